@@ -1,0 +1,40 @@
+//! A pure TPM 2.0 evidence verifier.
+//!
+//! Bytes, trust anchors and "now" go in; a verified value or a specific [`Error`] comes out.
+//! There is no I/O, no clock, no system C library: TPM structures are parsed here from their
+//! wire form, and every signature is checked over the original bytes through
+//! `plinth-crypto`.
+//!
+//! ```text
+//!  TPMT_PUBLIC ──► Public ──name()──────────────────────────────┐
+//!                    │                                          │
+//!  EK public ──► make_credential(ek, ak.name) ─► challenge ──► TPM ─► secret
+//!                    │        PendingActivation::verify(secret) ─► ActivatedAk
+//!  TPMS_ATTEST + TPMT_SIGNATURE ─► verify_quote(ak, …, nonce, pcrs) ─► VerifiedQuote
+//!  TPMS_ATTEST + TPMT_SIGNATURE ─► verify_certify(ak, …, key) ──────► CertifiedKey (SPKI)
+//! ```
+//!
+//! The parsers are written here rather than taken from a marshalling crate: every
+//! structure is read through one bounds-checked cursor ([`codec`]) that rejects trailing
+//! bytes and over-budget sizes with a typed error naming the structure, and the verifier
+//! keeps the exact received bytes that signatures and names are computed over.
+//! (tpm2-protocol was considered; its API changed in every minor release of 2025.)
+
+mod codec;
+mod error;
+
+pub use error::Error;
+
+mod alg;
+mod attest;
+mod certify;
+mod credential;
+mod public;
+mod quote;
+mod signature;
+
+pub use attest::{ClockInfo, PcrSelection};
+pub use certify::{CertifiedKey, VerifiedCreation, verify_certify, verify_creation};
+pub use credential::{ActivatedAk, CredentialChallenge, PendingActivation, make_credential};
+pub use public::{KeyParameters, ObjectAttributes, Public, Scheme, Symmetric};
+pub use quote::{PcrValues, VerifiedQuote, verify_quote};
