@@ -15,13 +15,21 @@ pub(crate) fn read_evidence(path: &Path) -> Result<Vec<u8>> {
 /// Reads every PEM block of `path` (or, if it holds no PEM, the whole decoded file as one).
 pub(crate) fn read_pem_blocks(path: &Path) -> Result<Vec<Vec<u8>>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let blocks = std::str::from_utf8(&bytes).map(pem_blocks).unwrap_or_default();
-    if blocks.is_empty() { Ok(vec![decode_evidence(bytes)]) } else { Ok(blocks) }
+    let blocks = std::str::from_utf8(&bytes)
+        .map(pem_blocks)
+        .unwrap_or_default();
+    if blocks.is_empty() {
+        Ok(vec![decode_evidence(bytes)])
+    } else {
+        Ok(blocks)
+    }
 }
 
 /// The detection behind [`read_evidence`].
 pub(crate) fn decode_evidence(bytes: Vec<u8>) -> Vec<u8> {
-    let Ok(text) = std::str::from_utf8(&bytes) else { return bytes };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return bytes;
+    };
     if let Some(first) = pem_blocks(text).into_iter().next() {
         return first;
     }
@@ -40,7 +48,10 @@ pub(crate) fn decode_evidence(bytes: Vec<u8>) -> Vec<u8> {
         base64::engine::general_purpose::STANDARD_NO_PAD,
         base64::engine::general_purpose::URL_SAFE_NO_PAD,
     ];
-    engines.iter().find_map(|engine| engine.decode(&compact).ok()).unwrap_or(bytes)
+    engines
+        .iter()
+        .find_map(|engine| engine.decode(&compact).ok())
+        .unwrap_or(bytes)
 }
 
 fn pem_blocks(text: &str) -> Vec<Vec<u8>> {

@@ -65,12 +65,15 @@ pub(crate) fn run(command: TpmCommand) -> ExitCode {
 }
 
 fn verify_quote_command(args: &VerifyQuoteArgs) -> Result<VerifiedQuote> {
-    let ak = Public::from_either(&read_evidence(&args.ak)?).context("parsing the AK public area")?;
+    let ak =
+        Public::from_either(&read_evidence(&args.ak)?).context("parsing the AK public area")?;
     let attest = read_evidence(&args.quote)?;
     let signature = read_evidence(&args.signature)?;
     let nonce = hex::decode(args.nonce.trim()).context("--nonce must be hex")?;
     let pcrs = match &args.pcrs {
-        Some(path) => parse_pcrs_json(&std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)?,
+        Some(path) => parse_pcrs_json(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )?,
         None => PcrValues::default(),
     };
     Ok(verify_quote(&ak, &attest, &signature, &nonce, &pcrs)?)
@@ -80,15 +83,24 @@ fn verify_quote_command(args: &VerifyQuoteArgs) -> Result<VerifiedQuote> {
 pub(crate) fn parse_pcrs_json(bytes: &[u8]) -> Result<PcrValues> {
     let root: Value = serde_json::from_slice(bytes).context("PCR file is not JSON")?;
     let banks = root.get("pcrs").unwrap_or(&root);
-    let Some(banks) = banks.as_object() else { bail!("PCR JSON must be an object of banks") };
+    let Some(banks) = banks.as_object() else {
+        bail!("PCR JSON must be an object of banks")
+    };
     let mut pcrs = PcrValues::default();
     for (bank_name, values) in banks {
         let bank: HashAlg = bank_name.parse()?;
-        let Some(values) = values.as_object() else { bail!("PCR bank {bank_name} must be an object") };
+        let Some(values) = values.as_object() else {
+            bail!("PCR bank {bank_name} must be an object")
+        };
         for (index, value) in values {
-            let index: u8 = index.parse().with_context(|| format!("PCR index {index:?}"))?;
-            let Some(hex) = value.as_str() else { bail!("PCR {bank_name}:{index} must be a hex string") };
-            let digest = Digest::from_hex(bank, hex).with_context(|| format!("PCR {bank_name}:{index}"))?;
+            let index: u8 = index
+                .parse()
+                .with_context(|| format!("PCR index {index:?}"))?;
+            let Some(hex) = value.as_str() else {
+                bail!("PCR {bank_name}:{index} must be a hex string")
+            };
+            let digest =
+                Digest::from_hex(bank, hex).with_context(|| format!("PCR {bank_name}:{index}"))?;
             pcrs.insert(bank, index, digest)?;
         }
     }
@@ -99,7 +111,9 @@ pub(crate) fn parse_pcrs_json(bytes: &[u8]) -> Result<PcrValues> {
 pub(crate) fn pcrs_json(pcrs: &PcrValues) -> Value {
     let mut banks = Map::new();
     for (bank, index, value) in pcrs.iter() {
-        let entry = banks.entry(bank.name()).or_insert_with(|| Value::Object(Map::new()));
+        let entry = banks
+            .entry(bank.name())
+            .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(values) = entry {
             let _previous = values.insert(index.to_string(), Value::String(value.to_hex()));
         }

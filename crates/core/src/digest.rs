@@ -74,9 +74,16 @@ impl Digest {
     /// [`Error::DigestLength`] when the length is not `alg`'s output length.
     pub fn new(alg: HashAlg, bytes: &[u8]) -> Result<Self, Error> {
         if bytes.len() == alg.output_len() {
-            Ok(Self { alg, bytes: bytes.to_vec() })
+            Ok(Self {
+                alg,
+                bytes: bytes.to_vec(),
+            })
         } else {
-            Err(Error::DigestLength { alg, expected: alg.output_len(), actual: bytes.len() })
+            Err(Error::DigestLength {
+                alg,
+                expected: alg.output_len(),
+                actual: bytes.len(),
+            })
         }
     }
 
@@ -91,7 +98,10 @@ impl Digest {
 
     /// The all-zero digest of `alg`: the reset value of most PCRs.
     pub fn zero(alg: HashAlg) -> Self {
-        Self { alg, bytes: vec![0; alg.output_len()] }
+        Self {
+            alg,
+            bytes: vec![0; alg.output_len()],
+        }
     }
 
     /// The algorithm.
@@ -130,7 +140,11 @@ mod tests {
     fn digest_length_error() {
         assert_eq!(
             Digest::new(HashAlg::Sha256, &[0; 20]),
-            Err(Error::DigestLength { alg: HashAlg::Sha256, expected: 32, actual: 20 })
+            Err(Error::DigestLength {
+                alg: HashAlg::Sha256,
+                expected: 32,
+                actual: 20
+            })
         );
     }
 
@@ -139,6 +153,9 @@ mod tests {
         for alg in HashAlg::ALL {
             assert_eq!(alg.name().parse::<HashAlg>(), Ok(alg));
         }
-        assert!(matches!("md5".parse::<HashAlg>(), Err(Error::UnknownHashAlg(_))));
+        assert!(matches!(
+            "md5".parse::<HashAlg>(),
+            Err(Error::UnknownHashAlg(_))
+        ));
     }
 }

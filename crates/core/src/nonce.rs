@@ -31,7 +31,10 @@ impl Nonce {
     pub fn from_slice(bytes: &[u8]) -> Result<Self, Error> {
         <[u8; Self::LEN]>::try_from(bytes)
             .map(Self)
-            .map_err(|_| Error::NonceLength { expected: Self::LEN, actual: bytes.len() })
+            .map_err(|_| Error::NonceLength {
+                expected: Self::LEN,
+                actual: bytes.len(),
+            })
     }
 
     /// The nonce bytes.
@@ -67,11 +70,17 @@ mod tests {
     fn nonce_length_error_never_pads() {
         assert_eq!(
             Nonce::from_slice(&[1; 31]).err(),
-            Some(Error::NonceLength { expected: 32, actual: 31 })
+            Some(Error::NonceLength {
+                expected: 32,
+                actual: 31
+            })
         );
         assert_eq!(
             Nonce::from_slice(&[1; 33]).err(),
-            Some(Error::NonceLength { expected: 32, actual: 33 })
+            Some(Error::NonceLength {
+                expected: 32,
+                actual: 33
+            })
         );
     }
 

@@ -26,7 +26,10 @@ impl TrustDomain {
         if name.len() > MAX_TRUST_DOMAIN_LEN {
             return Err(Error::SpiffeId("trust domain is longer than 255 bytes"));
         }
-        if !name.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_')) {
+        if !name
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_'))
+        {
             return Err(Error::SpiffeId(
                 "trust domain may hold only lower-case letters, digits, '.', '-' and '_'",
             ));
@@ -41,7 +44,10 @@ impl TrustDomain {
 
     /// The trust domain's own SPIFFE ID (`spiffe://example.org`), used by signing certificates.
     pub fn id(&self) -> SpiffeId {
-        SpiffeId { trust_domain: self.clone(), path: String::new() }
+        SpiffeId {
+            trust_domain: self.clone(),
+            path: String::new(),
+        }
     }
 }
 
@@ -103,7 +109,10 @@ impl SpiffeId {
     /// [`Error::SpiffeId`] naming the rule that failed.
     pub fn from_parts(trust_domain: TrustDomain, path: &str) -> Result<Self, Error> {
         validate_path(path)?;
-        let id = Self { trust_domain, path: path.to_owned() };
+        let id = Self {
+            trust_domain,
+            path: path.to_owned(),
+        };
         if id.to_string().len() > MAX_ID_LEN {
             return Err(Error::SpiffeId("SPIFFE ID is longer than 2048 bytes"));
         }
@@ -130,8 +139,16 @@ fn validate_path(path: &str) -> Result<(), Error> {
     };
     for segment in segments.split('/') {
         match segment {
-            "" => return Err(Error::SpiffeId("path has an empty segment or a trailing '/'")),
-            "." | ".." => return Err(Error::SpiffeId("path segments '.' and '..' are not allowed")),
+            "" => {
+                return Err(Error::SpiffeId(
+                    "path has an empty segment or a trailing '/'",
+                ));
+            }
+            "." | ".." => {
+                return Err(Error::SpiffeId(
+                    "path segments '.' and '..' are not allowed",
+                ));
+            }
             _ if !segment
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) =>

@@ -44,9 +44,12 @@ impl UnixTime {
                 .map(Self::from_millis)
                 .map_err(|e| Error::Time(e.to_string()));
         }
-        let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| Error::Time(e.to_string()))?;
+        let parsed =
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|e| Error::Time(e.to_string()))?;
         let millis = parsed.unix_timestamp_nanos() / 1_000_000;
-        u64::try_from(millis).map(Self).map_err(|_| Error::Time("before the Unix epoch".into()))
+        u64::try_from(millis)
+            .map(Self)
+            .map_err(|_| Error::Time("before the Unix epoch".into()))
     }
 }
 
@@ -78,6 +81,9 @@ mod tests {
     #[test]
     fn rejects_garbage_and_pre_epoch() {
         assert!(matches!(UnixTime::parse("yesterday"), Err(Error::Time(_))));
-        assert!(matches!(UnixTime::parse("1969-12-31T23:59:59Z"), Err(Error::Time(_))));
+        assert!(matches!(
+            UnixTime::parse("1969-12-31T23:59:59Z"),
+            Err(Error::Time(_))
+        ));
     }
 }

@@ -1,9 +1,9 @@
 use aws_lc_rs::agreement::{self, ECDH_P256, PrivateKey, UnparsedPublicKey};
 use aws_lc_rs::cipher::{AES_128, AES_256, EncryptingKey, EncryptionContext, UnboundCipherKey};
 use aws_lc_rs::iv::FixedLength;
+use aws_lc_rs::rsa::PublicEncryptingKey;
 use aws_lc_rs::rsa::{OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384};
 use aws_lc_rs::rsa::{OAEP_SHA512_MGF1SHA512, OaepAlgorithm, OaepPublicEncryptingKey};
-use aws_lc_rs::rsa::PublicEncryptingKey;
 use plinth_core::{HashAlg, SecureRandom};
 use zeroize::Zeroizing;
 
@@ -29,7 +29,8 @@ pub fn rsa_oaep_encrypt(
         HashAlg::Sha384 => &OAEP_SHA384_MGF1SHA384,
         HashAlg::Sha512 => &OAEP_SHA512_MGF1SHA512,
     };
-    let public = PublicEncryptingKey::from_der(key.spki_der()).map_err(|_| CryptoError::KeyRejected)?;
+    let public =
+        PublicEncryptingKey::from_der(key.spki_der()).map_err(|_| CryptoError::KeyRejected)?;
     let oaep = OaepPublicEncryptingKey::new(public).map_err(|_| CryptoError::KeyRejected)?;
     let mut out = vec![0; oaep.ciphertext_size()];
     let written = oaep
@@ -67,12 +68,16 @@ pub fn ecdh_p256(peer: &PublicKey, rng: &dyn SecureRandom) -> Result<EcdhOutput,
         .find_map(|_| {
             let mut scalar = Zeroizing::new([0_u8; 32]);
             match rng.fill(scalar.as_mut_slice()) {
-                Ok(()) => PrivateKey::from_private_key(&ECDH_P256, scalar.as_slice()).ok().map(Ok),
+                Ok(()) => PrivateKey::from_private_key(&ECDH_P256, scalar.as_slice())
+                    .ok()
+                    .map(Ok),
                 Err(e) => Some(Err(CryptoError::Random(e))),
             }
         })
         .ok_or(CryptoError::OperationFailed)??;
-    let public = private.compute_public_key().map_err(|_| CryptoError::OperationFailed)?;
+    let public = private
+        .compute_public_key()
+        .map_err(|_| CryptoError::OperationFailed)?;
     let point = public.as_ref();
     let (ephemeral_x, ephemeral_y) = match point.split_first() {
         Some((0x04, xy)) if xy.len() == 64 => {
@@ -85,7 +90,11 @@ pub fn ecdh_p256(peer: &PublicKey, rng: &dyn SecureRandom) -> Result<EcdhOutput,
     let shared_x = agreement::agree(&private, peer, CryptoError::OperationFailed, |z| {
         Ok(Zeroizing::new(z.to_vec()))
     })?;
-    Ok(EcdhOutput { shared_x, ephemeral_x, ephemeral_y })
+    Ok(EcdhOutput {
+        shared_x,
+        ephemeral_x,
+        ephemeral_y,
+    })
 }
 
 /// AES-CFB (full-block feedback) encryption in place, as TPM 2.0 uses it for credential
@@ -116,7 +125,10 @@ mod tests {
     fn aes_128_cfb_known_answer() {
         // NIST SP 800-38A F.3.13, CFB128-AES128.Encrypt, first block.
         let key = hex::decode("2b7e151628aed2a6abf7158809cf4f3c").unwrap();
-        let iv: [u8; 16] = hex::decode("000102030405060708090a0b0c0d0e0f").unwrap().try_into().unwrap();
+        let iv: [u8; 16] = hex::decode("000102030405060708090a0b0c0d0e0f")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let mut block = hex::decode("6bc1bee22e409f96e93d7e117393172a").unwrap();
         aes_cfb_encrypt(&key, iv, &mut block).unwrap();
         assert_eq!(hex::encode(block), "3b3fd92eb72dad20333449f8e83cfb4a");

@@ -19,7 +19,10 @@ fn hmac_algorithm(alg: HashAlg) -> lc_hmac::Algorithm {
     }
 }
 
-#[expect(clippy::expect_used, reason = "invariant: the provider outputs the algorithm's length")]
+#[expect(
+    clippy::expect_used,
+    reason = "invariant: the provider outputs the algorithm's length"
+)]
 fn to_digest(alg: HashAlg, out: &lc_digest::Digest) -> Digest {
     Digest::new(alg, out.as_ref()).expect("digest length matches its algorithm")
 }
@@ -39,7 +42,10 @@ pub struct Hasher {
 impl Hasher {
     /// Starts a hash.
     pub fn new(alg: HashAlg) -> Self {
-        Self { alg, context: lc_digest::Context::new(digest_algorithm(alg)) }
+        Self {
+            alg,
+            context: lc_digest::Context::new(digest_algorithm(alg)),
+        }
     }
 
     /// Adds bytes.
@@ -76,10 +82,17 @@ mod tests {
         let mut h = Hasher::new(HashAlg::Sha1);
         h.update(b"a");
         h.update(b"bc");
-        assert_eq!(h.finish().to_hex(), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            h.finish().to_hex(),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         // RFC 4231 test case 2.
         assert_eq!(
-            hex::encode(hmac(HashAlg::Sha256, b"Jefe", &[b"what do ya want ", b"for nothing?"])),
+            hex::encode(hmac(
+                HashAlg::Sha256,
+                b"Jefe",
+                &[b"what do ya want ", b"for nothing?"]
+            )),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

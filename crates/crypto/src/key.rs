@@ -123,7 +123,10 @@ impl PublicKey {
     /// [`CryptoError::KeyRejected`] for anything else, or a key the provider refuses.
     pub fn from_spki_der(der: &[u8]) -> Result<Self, CryptoError> {
         let info = SubjectPublicKeyInfoRef::from_der(der).map_err(|_| CryptoError::KeyRejected)?;
-        let key_bytes = info.subject_public_key.as_bytes().ok_or(CryptoError::KeyRejected)?;
+        let key_bytes = info
+            .subject_public_key
+            .as_bytes()
+            .ok_or(CryptoError::KeyRejected)?;
         let kind = match info.algorithm.oid {
             RSA_ENCRYPTION => {
                 let rsa = pkcs1::RsaPublicKey::from_der(key_bytes)
@@ -160,7 +163,10 @@ impl PublicKey {
             }
             _ => return Err(CryptoError::KeyRejected),
         };
-        Ok(Self { kind, spki: der.to_vec() })
+        Ok(Self {
+            kind,
+            spki: der.to_vec(),
+        })
     }
 
     /// What kind of key this is.
@@ -244,7 +250,8 @@ pub fn ecdsa_der_from_scalars(r: &[u8], s: &[u8]) -> Result<Vec<u8>, CryptoError
         let s = UintRef::new(s)?;
         let body_len = (r.encoded_len()? + s.encoded_len()?)?;
         let mut out = Vec::new();
-        let _header_len = der::Header::new(der::Tag::Sequence, body_len)?.encode_to_vec(&mut out)?;
+        let _header_len =
+            der::Header::new(der::Tag::Sequence, body_len)?.encode_to_vec(&mut out)?;
         let _r_len = r.encode_to_vec(&mut out)?;
         let _s_len = s.encode_to_vec(&mut out)?;
         Ok(out)
@@ -258,15 +265,24 @@ mod tests {
 
     #[test]
     fn ec_point_must_be_on_curve() {
-        assert_eq!(PublicKey::ec(Curve::P256, &[1; 32], &[2; 32]), Err(CryptoError::KeyRejected));
-        assert_eq!(PublicKey::ec(Curve::P256, &[1; 31], &[2; 32]), Err(CryptoError::KeyRejected));
+        assert_eq!(
+            PublicKey::ec(Curve::P256, &[1; 32], &[2; 32]),
+            Err(CryptoError::KeyRejected)
+        );
+        assert_eq!(
+            PublicKey::ec(Curve::P256, &[1; 31], &[2; 32]),
+            Err(CryptoError::KeyRejected)
+        );
     }
 
     #[test]
     fn small_rsa_rejected() {
         let mut modulus = vec![0xc5; 128];
         modulus[127] |= 1;
-        assert_eq!(PublicKey::rsa(&modulus, &[1, 0, 1]), Err(CryptoError::KeyRejected));
+        assert_eq!(
+            PublicKey::rsa(&modulus, &[1, 0, 1]),
+            Err(CryptoError::KeyRejected)
+        );
     }
 
     #[test]

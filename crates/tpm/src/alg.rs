@@ -54,6 +54,9 @@ pub(crate) fn curve(id: u16) -> Result<Curve, Error> {
     match id {
         TPM_ECC_NIST_P256 => Ok(Curve::P256),
         TPM_ECC_NIST_P384 => Ok(Curve::P384),
-        _ => Err(Error::UnsupportedAlgorithm { field: "curveID", alg: id }),
+        _ => Err(Error::UnsupportedAlgorithm {
+            field: "curveID",
+            alg: id,
+        }),
     }
 }

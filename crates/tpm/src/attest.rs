@@ -3,10 +3,10 @@
 
 use plinth_core::HashAlg;
 
+use crate::Error;
 use crate::alg;
 use crate::codec::Reader;
 use crate::public::MAX_DIGEST;
-use crate::Error;
 
 /// TPM_GENERATED_VALUE: only the TPM writes structures that begin with it.
 const TPM_GENERATED_VALUE: u32 = 0xff54_4347;
@@ -48,16 +48,25 @@ pub struct PcrSelection {
 /// The type-specific part of an attestation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Attested {
-    Quote { selection: Vec<PcrSelection>, pcr_digest: Vec<u8> },
-    Certify { name: Vec<u8>, qualified_name: Vec<u8> },
-    Creation { object_name: Vec<u8>, creation_hash: Vec<u8> },
+    Quote {
+        selection: Vec<PcrSelection>,
+        pcr_digest: Vec<u8>,
+    },
+    Certify {
+        name: Vec<u8>,
+        qualified_name: Vec<u8>,
+    },
+    Creation {
+        object_name: Vec<u8>,
+        creation_hash: Vec<u8>,
+    },
 }
 
 /// A parsed TPMS_ATTEST. Parsing trusts nothing; see the `verify_*` functions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Attest {
     pub(crate) magic: u32,
-    pub(crate) attest_type: u16,
+    pub(crate) kind: u16,
     pub(crate) qualified_signer: Vec<u8>,
     pub(crate) extra_data: Vec<u8>,
     pub(crate) clock_info: ClockInfo,
@@ -81,7 +90,12 @@ impl Attest {
             safe: match r.u8()? {
                 0 => false,
                 1 => true,
-                other => return Err(Error::InvalidValue { field: "safe", value: other.into() }),
+                other => {
+                    return Err(Error::InvalidValue {
+                        field: "safe",
+                        value: other.into(),
+                    });
+                }
             },
         };
         let firmware_version = r.u64()?;
@@ -106,7 +120,15 @@ impl Attest {
             }
         };
         r.finish()?;
-        Ok(Self { magic, attest_type, qualified_signer, extra_data, clock_info, firmware_version, attested })
+        Ok(Self {
+            magic,
+            kind: attest_type,
+            qualified_signer,
+            extra_data,
+            clock_info,
+            firmware_version,
+            attested,
+        })
     }
 
     /// Fails unless the TPM generated this structure.
@@ -141,10 +163,17 @@ fn read_pcr_selection(r: &mut Reader<'_>) -> Result<Vec<PcrSelection>, Error> {
         }
         let bitmap = r.take(size.into())?;
         if banks.iter().any(|b| b.bank == bank) {
-            return Err(Error::InvalidValue { field: "PCR bank listed twice", value: alg::hash_alg_id(bank).into() });
+            return Err(Error::InvalidValue {
+                field: "PCR bank listed twice",
+                value: alg::hash_alg_id(bank).into(),
+            });
         }
         let indices = (0_u8..)
-            .zip(bitmap.iter().flat_map(|byte| (0..8).map(move |bit| byte & (1 << bit) != 0)))
+            .zip(
+                bitmap
+                    .iter()
+                    .flat_map(|byte| (0..8).map(move |bit| byte & (1 << bit) != 0)),
+            )
             .filter_map(|(index, selected)| selected.then_some(index))
             .collect();
         banks.push(PcrSelection { bank, indices });

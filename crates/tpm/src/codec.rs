@@ -16,7 +16,9 @@ impl<'a> Reader<'a> {
     /// Takes the next `len` bytes.
     pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], Error> {
         if len > self.bytes.len() {
-            return Err(Error::Truncated { structure: self.structure });
+            return Err(Error::Truncated {
+                structure: self.structure,
+            });
         }
         let (head, tail) = self.bytes.split_at(len);
         self.bytes = tail;
@@ -25,7 +27,9 @@ impl<'a> Reader<'a> {
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
         let bytes = self.take(N)?;
-        <[u8; N]>::try_from(bytes).map_err(|_| Error::Truncated { structure: self.structure })
+        <[u8; N]>::try_from(bytes).map_err(|_| Error::Truncated {
+            structure: self.structure,
+        })
     }
 
     pub(crate) fn u8(&mut self) -> Result<u8, Error> {
@@ -58,7 +62,10 @@ impl<'a> Reader<'a> {
         if self.bytes.is_empty() {
             Ok(())
         } else {
-            Err(Error::TrailingBytes { structure: self.structure, extra: self.bytes.len() })
+            Err(Error::TrailingBytes {
+                structure: self.structure,
+                extra: self.bytes.len(),
+            })
         }
     }
 }
@@ -85,12 +92,25 @@ mod tests {
         assert_eq!(r.tpm2b("f", 8), Err(Error::Truncated { structure: "T" }));
         let mut r = Reader::new(&[0, 1, 9, 7], "T");
         assert_eq!(r.tpm2b("f", 8), Ok(&[9][..]));
-        assert_eq!(r.finish(), Err(Error::TrailingBytes { structure: "T", extra: 1 }));
+        assert_eq!(
+            r.finish(),
+            Err(Error::TrailingBytes {
+                structure: "T",
+                extra: 1
+            })
+        );
     }
 
     #[test]
     fn too_large() {
         let mut r = Reader::new(&[0, 9], "T");
-        assert_eq!(r.tpm2b("f", 8), Err(Error::TooLarge { field: "f", len: 9, max: 8 }));
+        assert_eq!(
+            r.tpm2b("f", 8),
+            Err(Error::TooLarge {
+                field: "f",
+                len: 9,
+                max: 8
+            })
+        );
     }
 }

@@ -12,10 +12,10 @@ use plinth_crypto::{
 };
 use zeroize::Zeroizing;
 
+use crate::Error;
 use crate::codec::put_tpm2b;
 use crate::public::{KeyParameters, Public, Symmetric};
 use crate::quote::check_attestation_key;
-use crate::Error;
 
 /// What the server sends the agent: the two inputs of TPM2_ActivateCredential.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,9 @@ pub struct PendingActivation {
 
 impl fmt::Debug for PendingActivation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingActivation").field("ak", &hex::encode(self.ak.name())).finish_non_exhaustive()
+        f.debug_struct("PendingActivation")
+            .field("ak", &hex::encode(self.ak.name()))
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,25 +89,42 @@ pub fn make_credential(
     let key_bytes = match ek.symmetric() {
         Symmetric::AesCfb { key_bits: 128 } => 16,
         Symmetric::AesCfb { key_bits: 256 } => 32,
-        _ => return Err(Error::UnusableEk("symmetric protection is not AES-128/256-CFB")),
+        _ => {
+            return Err(Error::UnusableEk(
+                "symmetric protection is not AES-128/256-CFB",
+            ));
+        }
     };
     let name_alg = ek.name_alg();
     let digest_len = name_alg.output_len();
 
     let mut secret = Zeroizing::new(vec![0; digest_len]);
-    rng.fill(&mut secret).map_err(plinth_crypto::CryptoError::from)?;
+    rng.fill(&mut secret)
+        .map_err(plinth_crypto::CryptoError::from)?;
 
     let (seed, encrypted_secret) = match ek.parameters() {
         KeyParameters::Rsa { .. } => {
             let mut seed = Zeroizing::new(vec![0; digest_len]);
-            rng.fill(&mut seed).map_err(plinth_crypto::CryptoError::from)?;
+            rng.fill(&mut seed)
+                .map_err(plinth_crypto::CryptoError::from)?;
             let ciphertext = rsa_oaep_encrypt(&ek.public_key()?, name_alg, &seed, b"IDENTITY\0")?;
             (seed, ciphertext)
         }
         KeyParameters::Ecc { x: ek_x, .. } => {
-            let EcdhOutput { shared_x, ephemeral_x, ephemeral_y } = ecdh_p256(&ek.public_key()?, rng)
+            let EcdhOutput {
+                shared_x,
+                ephemeral_x,
+                ephemeral_y,
+            } = ecdh_p256(&ek.public_key()?, rng)
                 .map_err(|_| Error::UnusableEk("ECC EK must be on P-256"))?;
-            let seed = kdf_e(name_alg, &shared_x, b"IDENTITY", &ephemeral_x, ek_x, digest_len);
+            let seed = kdf_e(
+                name_alg,
+                &shared_x,
+                b"IDENTITY",
+                &ephemeral_x,
+                ek_x,
+                digest_len,
+            );
             let mut point = Vec::new();
             put_tpm2b(&mut point, "ECC point x", &ephemeral_x)?;
             put_tpm2b(&mut point, "ECC point y", &ephemeral_y)?;
@@ -125,8 +144,14 @@ pub fn make_credential(
     put_tpm2b(&mut id_object, "integrityHMAC", &integrity)?;
     id_object.extend_from_slice(&enc_identity);
     Ok((
-        CredentialChallenge { id_object, encrypted_secret },
-        PendingActivation { secret, ak: ak.clone() },
+        CredentialChallenge {
+            id_object,
+            encrypted_secret,
+        },
+        PendingActivation {
+            secret,
+            ak: ak.clone(),
+        },
     ))
 }
 
@@ -139,11 +164,24 @@ fn kdf_a(
     context_v: &[u8],
     len: usize,
 ) -> Zeroizing<Vec<u8>> {
-    let bits = u32::try_from(len.saturating_mul(8)).unwrap_or(u32::MAX).to_be_bytes();
+    let bits = u32::try_from(len.saturating_mul(8))
+        .unwrap_or(u32::MAX)
+        .to_be_bytes();
     let mut out = Zeroizing::new(Vec::with_capacity(len + alg.output_len()));
     let mut counter: u32 = 1;
     while out.len() < len {
-        let block = hmac(alg, key, &[&counter.to_be_bytes(), label, &[0], context_u, context_v, &bits]);
+        let block = hmac(
+            alg,
+            key,
+            &[
+                &counter.to_be_bytes(),
+                label,
+                &[0],
+                context_u,
+                context_v,
+                &bits,
+            ],
+        );
         out.extend_from_slice(&block);
         counter = counter.saturating_add(1);
     }

@@ -5,9 +5,9 @@ use std::fmt;
 use plinth_core::HashAlg;
 use plinth_crypto::{Curve, Hasher, PublicKey};
 
+use crate::Error;
 use crate::alg::{self, TPM_ALG_AES, TPM_ALG_CFB, TPM_ALG_ECC, TPM_ALG_NULL, TPM_ALG_RSA};
 use crate::codec::Reader;
-use crate::Error;
 
 /// Largest digest a TPM2B_DIGEST may carry (SHA-512).
 pub(crate) const MAX_DIGEST: usize = 64;
@@ -195,9 +195,17 @@ impl Public {
                 };
                 let modulus = reader.tpm2b("RSA modulus", MAX_RSA_MODULUS)?.to_vec();
                 if modulus.len().saturating_mul(8) != usize::from(key_bits) {
-                    return Err(Error::InvalidValue { field: "RSA keyBits", value: key_bits.into() });
+                    return Err(Error::InvalidValue {
+                        field: "RSA keyBits",
+                        value: key_bits.into(),
+                    });
                 }
-                KeyParameters::Rsa { scheme, key_bits, exponent, modulus }
+                KeyParameters::Rsa {
+                    scheme,
+                    key_bits,
+                    exponent,
+                    modulus,
+                }
             }
             TPM_ALG_ECC => {
                 let scheme = read_scheme(reader, "ECC scheme")?;
@@ -205,11 +213,28 @@ impl Public {
                 let _kdf = read_scheme(reader, "ECC KDF")?;
                 let x = reader.tpm2b("ECC x", MAX_ECC_COORDINATE)?.to_vec();
                 let y = reader.tpm2b("ECC y", MAX_ECC_COORDINATE)?.to_vec();
-                KeyParameters::Ecc { scheme, curve, x, y }
+                KeyParameters::Ecc {
+                    scheme,
+                    curve,
+                    x,
+                    y,
+                }
             }
-            other => return Err(Error::UnsupportedAlgorithm { field: "TPMT_PUBLIC type", alg: other }),
+            other => {
+                return Err(Error::UnsupportedAlgorithm {
+                    field: "TPMT_PUBLIC type",
+                    alg: other,
+                });
+            }
         };
-        Ok(Self { raw: all.to_vec(), name_alg, attributes, auth_policy, symmetric, parameters })
+        Ok(Self {
+            raw: all.to_vec(),
+            name_alg,
+            attributes,
+            auth_policy,
+            symmetric,
+            parameters,
+        })
     }
 
     /// The exact TPMT_PUBLIC bytes.
@@ -265,9 +290,9 @@ impl Public {
     /// [`Error::Crypto`] when the provider rejects the key (size, point not on curve).
     pub fn public_key(&self) -> Result<PublicKey, Error> {
         Ok(match &self.parameters {
-            KeyParameters::Rsa { exponent, modulus, .. } => {
-                PublicKey::rsa(modulus, &exponent.to_be_bytes())?
-            }
+            KeyParameters::Rsa {
+                exponent, modulus, ..
+            } => PublicKey::rsa(modulus, &exponent.to_be_bytes())?,
             KeyParameters::Ecc { curve, x, y, .. } => PublicKey::ec(*curve, x, y)?,
         })
     }
@@ -282,7 +307,11 @@ fn read_symmetric(reader: &mut Reader<'_>) -> Result<Symmetric, Error> {
     let mode = reader.u16()?;
     Ok(match (algorithm, mode) {
         (TPM_ALG_AES, TPM_ALG_CFB) => Symmetric::AesCfb { key_bits },
-        _ => Symmetric::Other { algorithm, key_bits, mode },
+        _ => Symmetric::Other {
+            algorithm,
+            key_bits,
+            mode,
+        },
     })
 }
 
@@ -290,22 +319,28 @@ fn read_symmetric(reader: &mut Reader<'_>) -> Result<Symmetric, Error> {
 /// hash, then ECDAA's counter.
 fn read_scheme(reader: &mut Reader<'_>, field: &'static str) -> Result<Scheme, Error> {
     use crate::alg::{
-        TPM_ALG_ECDAA, TPM_ALG_ECDH, TPM_ALG_ECDSA, TPM_ALG_ECSCHNORR, TPM_ALG_OAEP,
-        TPM_ALG_RSAES, TPM_ALG_RSAPSS, TPM_ALG_RSASSA, TPM_ALG_SM2,
+        TPM_ALG_ECDAA, TPM_ALG_ECDH, TPM_ALG_ECDSA, TPM_ALG_ECSCHNORR, TPM_ALG_OAEP, TPM_ALG_RSAES,
+        TPM_ALG_RSAPSS, TPM_ALG_RSASSA, TPM_ALG_SM2,
     };
     let scheme = reader.u16()?;
     let hash = match scheme {
         TPM_ALG_NULL | TPM_ALG_RSAES => None,
-        TPM_ALG_RSASSA | TPM_ALG_RSAPSS | TPM_ALG_OAEP | TPM_ALG_ECDSA | TPM_ALG_ECDH
-        | TPM_ALG_SM2 | TPM_ALG_ECSCHNORR => Some(reader.u16()?),
         TPM_ALG_ECDAA => {
             let hash = reader.u16()?;
             let _count = reader.u16()?;
             Some(hash)
         }
-        // KDF schemes (KDF1_SP800_56A 0x0020, KDF2 0x0021, KDF1_SP800_108 0x0022, MGF1 0x0007)
-        // all carry a hash.
-        0x0007 | 0x0020..=0x0022 => Some(reader.u16()?),
+        // The signing and encryption schemes, and the KDF schemes (MGF1 0x0007,
+        // KDF1_SP800_56A 0x0020, KDF2 0x0021, KDF1_SP800_108 0x0022), all carry a hash.
+        TPM_ALG_RSASSA
+        | TPM_ALG_RSAPSS
+        | TPM_ALG_OAEP
+        | TPM_ALG_ECDSA
+        | TPM_ALG_ECDH
+        | TPM_ALG_SM2
+        | TPM_ALG_ECSCHNORR
+        | 0x0007
+        | 0x0020..=0x0022 => Some(reader.u16()?),
         other => return Err(Error::UnsupportedAlgorithm { field, alg: other }),
     };
     Ok(Scheme { scheme, hash })
@@ -323,7 +358,10 @@ mod tests {
         let ak = Public::from_tpmt(GCE_AK).unwrap();
         assert_eq!(ak.name_alg(), HashAlg::Sha256);
         assert!(ak.attributes().restricted() && ak.attributes().sign());
-        assert!(matches!(ak.parameters(), KeyParameters::Rsa { key_bits: 2048, .. }));
+        assert!(matches!(
+            ak.parameters(),
+            KeyParameters::Rsa { key_bits: 2048, .. }
+        ));
         assert!(ak.public_key().is_ok());
         let mut tpm2b = u16::try_from(GCE_AK.len()).unwrap().to_be_bytes().to_vec();
         tpm2b.extend_from_slice(GCE_AK);
@@ -335,9 +373,20 @@ mod tests {
     fn rejects_truncated_public_with_truncated() {
         for len in 0..GCE_AK.len() {
             let err = Public::from_tpmt(&GCE_AK[..len]).unwrap_err();
-            assert!(matches!(err, Error::Truncated { .. } | Error::TooLarge { .. } | Error::InvalidValue { .. }), "{len}: {err:?}");
+            assert!(
+                matches!(
+                    err,
+                    Error::Truncated { .. } | Error::TooLarge { .. } | Error::InvalidValue { .. }
+                ),
+                "{len}: {err:?}"
+            );
         }
-        assert_eq!(Public::from_tpmt(&GCE_AK[..10]).unwrap_err(), Error::Truncated { structure: "TPMT_PUBLIC" });
+        assert_eq!(
+            Public::from_tpmt(&GCE_AK[..10]).unwrap_err(),
+            Error::Truncated {
+                structure: "TPMT_PUBLIC"
+            }
+        );
     }
 
     #[test]
@@ -346,7 +395,10 @@ mod tests {
         long.push(0);
         assert_eq!(
             Public::from_tpmt(&long),
-            Err(Error::TrailingBytes { structure: "TPMT_PUBLIC", extra: 1 })
+            Err(Error::TrailingBytes {
+                structure: "TPMT_PUBLIC",
+                extra: 1
+            })
         );
     }
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use plinth_core::{Digest, HashAlg};
 use plinth_crypto::{Hasher, verify_slices_equal};
 
+use crate::Error;
 use crate::attest::{Attest, Attested, ClockInfo, PcrSelection};
 use crate::public::Public;
 use crate::signature::Signature;
-use crate::Error;
 
 /// PCR values as reported alongside a quote, per bank and index. Unverified until a quote
 /// covers them.
@@ -26,10 +26,16 @@ impl PcrValues {
     /// is above 31.
     pub fn insert(&mut self, bank: HashAlg, index: u8, value: Digest) -> Result<(), Error> {
         if value.alg() != bank {
-            return Err(Error::InvalidValue { field: "PCR value length", value: 0 });
+            return Err(Error::InvalidValue {
+                field: "PCR value length",
+                value: 0,
+            });
         }
         if index > 31 {
-            return Err(Error::InvalidValue { field: "PCR index", value: index.into() });
+            return Err(Error::InvalidValue {
+                field: "PCR index",
+                value: index.into(),
+            });
         }
         let _previous = self.banks.entry(bank).or_default().insert(index, value);
         Ok(())
@@ -42,9 +48,11 @@ impl PcrValues {
 
     /// Every supplied value, by bank then index.
     pub fn iter(&self) -> impl Iterator<Item = (HashAlg, u8, &Digest)> {
-        self.banks
-            .iter()
-            .flat_map(|(bank, values)| values.iter().map(move |(index, value)| (*bank, *index, value)))
+        self.banks.iter().flat_map(|(bank, values)| {
+            values
+                .iter()
+                .map(move |(index, value)| (*bank, *index, value))
+        })
     }
 }
 
@@ -146,16 +154,24 @@ pub fn verify_quote(
     pcrs: &PcrValues,
 ) -> Result<VerifiedQuote, Error> {
     let (parsed, signature) = verify_attest(ak, attest, signature, qualifying_data)?;
-    let Attested::Quote { selection, pcr_digest } = parsed.attested else {
-        return Err(Error::WrongAttestType { expected: "quote", found: parsed.attest_type });
+    let Attested::Quote {
+        selection,
+        pcr_digest,
+    } = parsed.attested
+    else {
+        return Err(Error::WrongAttestType {
+            expected: "quote",
+            found: parsed.kind,
+        });
     };
     let mut hasher = Hasher::new(signature.hash());
     let mut quoted = PcrValues::default();
     for bank in &selection {
         for &index in &bank.indices {
-            let value = pcrs
-                .get(bank.bank, index)
-                .ok_or(Error::MissingPcrValue { bank: bank.bank, index })?;
+            let value = pcrs.get(bank.bank, index).ok_or(Error::MissingPcrValue {
+                bank: bank.bank,
+                index,
+            })?;
             hasher.update(value.as_bytes());
             quoted.insert(bank.bank, index, value.clone())?;
         }

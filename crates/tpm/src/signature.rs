@@ -3,10 +3,10 @@
 use plinth_core::HashAlg;
 use plinth_crypto::{SignatureScheme, ecdsa_der_from_scalars};
 
+use crate::Error;
 use crate::alg::{self, TPM_ALG_ECDSA, TPM_ALG_NULL, TPM_ALG_RSAPSS, TPM_ALG_RSASSA};
 use crate::codec::Reader;
 use crate::public::{KeyParameters, Public};
-use crate::Error;
 
 /// Largest RSA signature (4096-bit key).
 const MAX_RSA_SIGNATURE: usize = 512;
@@ -36,12 +36,24 @@ impl Signature {
                 let hash = alg::hash_alg("signature hash", r.u16()?)?;
                 let sig_r = r.tpm2b("ECDSA r", MAX_ECC_SCALAR)?;
                 let sig_s = r.tpm2b("ECDSA s", MAX_ECC_SCALAR)?;
-                (hash, ecdsa_der_from_scalars(sig_r, sig_s).map_err(|_| Error::SignatureInvalid)?)
+                (
+                    hash,
+                    ecdsa_der_from_scalars(sig_r, sig_s).map_err(|_| Error::SignatureInvalid)?,
+                )
             }
-            other => return Err(Error::UnsupportedAlgorithm { field: "signature scheme", alg: other }),
+            other => {
+                return Err(Error::UnsupportedAlgorithm {
+                    field: "signature scheme",
+                    alg: other,
+                });
+            }
         };
         r.finish()?;
-        Ok(Self { scheme, hash, provider_form })
+        Ok(Self {
+            scheme,
+            hash,
+            provider_form,
+        })
     }
 
     /// The hash the TPM signed with; also the hash of a quote's pcrDigest.

@@ -1,5 +1,12 @@
 //! Real TPM evidence: GCE vTPM quotes (three banks, nonce 0x9009) and AK creation
 //! attestations from an Infineon TPM and a Google vTPM, plus negatives on each check.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure should abort loudly"
+)]
 
 use plinth_core::{Digest, HashAlg};
 use plinth_tpm::{Error, PcrValues, Public, verify_creation, verify_quote};
@@ -41,14 +48,21 @@ fn gce_quote(bank: &str) -> GceQuote {
 #[test]
 fn gce_quotes_verify_in_all_three_banks() {
     let pcrs = gce_pcrs();
-    for (name, bank) in [("sha1", HashAlg::Sha1), ("sha256", HashAlg::Sha256), ("sha384", HashAlg::Sha384)] {
+    for (name, bank) in [
+        ("sha1", HashAlg::Sha1),
+        ("sha256", HashAlg::Sha256),
+        ("sha384", HashAlg::Sha384),
+    ] {
         let q = gce_quote(name);
         let verified = verify_quote(&q.ak, &q.attest, &q.signature, &NONCE, &pcrs).unwrap();
         assert_eq!(verified.signing_hash(), HashAlg::Sha256);
         assert_eq!(verified.qualifying_data(), NONCE);
         assert_eq!(verified.selection().len(), 1);
         assert_eq!(verified.selection()[0].bank, bank);
-        assert_eq!(verified.selection()[0].indices, (0..24).collect::<Vec<u8>>());
+        assert_eq!(
+            verified.selection()[0].indices,
+            (0..24).collect::<Vec<u8>>()
+        );
         // Only the quoted bank's values are carried as verified.
         assert_eq!(verified.pcrs().iter().count(), 24);
         assert!(verified.pcrs().iter().all(|(b, _, _)| b == bank));
@@ -82,7 +96,12 @@ fn rejects_changed_pcr_with_pcr_digest_mismatch() {
     let mut pcrs = gce_pcrs();
     let mut bytes = pcrs.get(HashAlg::Sha256, 7).unwrap().as_bytes().to_vec();
     bytes[0] ^= 1;
-    pcrs.insert(HashAlg::Sha256, 7, Digest::new(HashAlg::Sha256, &bytes).unwrap()).unwrap();
+    pcrs.insert(
+        HashAlg::Sha256,
+        7,
+        Digest::new(HashAlg::Sha256, &bytes).unwrap(),
+    )
+    .unwrap();
     let q = gce_quote("sha256");
     assert_eq!(
         verify_quote(&q.ak, &q.attest, &q.signature, &NONCE, &pcrs),
@@ -103,7 +122,10 @@ fn rejects_unsupplied_pcr_with_missing_pcr_value() {
     let q = gce_quote("sha384");
     assert_eq!(
         verify_quote(&q.ak, &q.attest, &q.signature, &NONCE, &pcrs),
-        Err(Error::MissingPcrValue { bank: HashAlg::Sha384, index: 23 })
+        Err(Error::MissingPcrValue {
+            bank: HashAlg::Sha384,
+            index: 23
+        })
     );
 }
 
@@ -156,12 +178,26 @@ fn rejects_key_with_other_fixed_scheme_with_signature_scheme_mismatch() {
 fn rejects_truncated_structures_with_truncated() {
     let q = gce_quote("sha256");
     for len in [0, 1, 5, 40, q.attest.len() - 1] {
-        let err = verify_quote(&q.ak, &q.attest[..len], &q.signature, &NONCE, &gce_pcrs()).unwrap_err();
-        assert_eq!(err, Error::Truncated { structure: "TPMS_ATTEST" }, "attest cut at {len}");
+        let err =
+            verify_quote(&q.ak, &q.attest[..len], &q.signature, &NONCE, &gce_pcrs()).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Truncated {
+                structure: "TPMS_ATTEST"
+            },
+            "attest cut at {len}"
+        );
     }
     for len in [0, 3, q.signature.len() - 1] {
-        let err = verify_quote(&q.ak, &q.attest, &q.signature[..len], &NONCE, &gce_pcrs()).unwrap_err();
-        assert_eq!(err, Error::Truncated { structure: "TPMT_SIGNATURE" }, "signature cut at {len}");
+        let err =
+            verify_quote(&q.ak, &q.attest, &q.signature[..len], &NONCE, &gce_pcrs()).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Truncated {
+                structure: "TPMT_SIGNATURE"
+            },
+            "signature cut at {len}"
+        );
     }
 }
 
@@ -172,13 +208,19 @@ fn rejects_trailing_bytes_with_trailing_bytes() {
     attest.push(0);
     assert_eq!(
         verify_quote(&q.ak, &attest, &q.signature, &NONCE, &gce_pcrs()),
-        Err(Error::TrailingBytes { structure: "TPMS_ATTEST", extra: 1 })
+        Err(Error::TrailingBytes {
+            structure: "TPMS_ATTEST",
+            extra: 1
+        })
     );
     let mut signature = q.signature.clone();
     signature.extend_from_slice(&[0, 0]);
     assert_eq!(
         verify_quote(&q.ak, &q.attest, &signature, &NONCE, &gce_pcrs()),
-        Err(Error::TrailingBytes { structure: "TPMT_SIGNATURE", extra: 2 })
+        Err(Error::TrailingBytes {
+            structure: "TPMT_SIGNATURE",
+            extra: 2
+        })
     );
 }
 
@@ -190,13 +232,21 @@ fn rejects_overlong_size_field_with_too_large() {
     attest[0x2a..0x2c].copy_from_slice(&100_u16.to_be_bytes());
     assert_eq!(
         verify_quote(&q.ak, &attest, &q.signature, &NONCE, &gce_pcrs()),
-        Err(Error::TooLarge { field: "extraData", len: 100, max: 64 })
+        Err(Error::TooLarge {
+            field: "extraData",
+            len: 100,
+            max: 64
+        })
     );
     let mut signature = q.signature.clone();
     signature[4..6].copy_from_slice(&0x0201_u16.to_be_bytes());
     assert_eq!(
         verify_quote(&q.ak, &q.attest, &signature, &NONCE, &gce_pcrs()),
-        Err(Error::TooLarge { field: "RSA signature", len: 0x201, max: 512 })
+        Err(Error::TooLarge {
+            field: "RSA signature",
+            len: 0x201,
+            max: 512
+        })
     );
 }
 
@@ -259,6 +309,9 @@ fn rejects_quote_as_creation_with_wrong_attest_type() {
     let public = read("gce-cos85/ak_pub.tpmt_public.bin");
     assert_eq!(
         verify_creation(&q.ak, &q.attest, &q.signature, &public, &[], &NONCE).map(|_| ()),
-        Err(Error::WrongAttestType { expected: "creation", found: 0x8018 })
+        Err(Error::WrongAttestType {
+            expected: "creation",
+            found: 0x8018
+        })
     );
 }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages plinth's build and tests need, if any are missing.
+# Used by scripts/test.sh, scripts/demo.sh and .ci/run; safe to run repeatedly.
+set -euo pipefail
+
+packages=(
+    swtpm swtpm-tools tpm2-tools   # a real TPM 2.0 for the tests, and the tools that drive it
+    libtss2-dev pkg-config         # tpm2-tss, for the agent's tss-esapi
+    protobuf-compiler              # protoc, for the gRPC definitions
+    hyperfine                      # benchmark comparisons against peer tools
+)
+
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$package")
+done
+
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}" >&2
+    sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
