@@ -17,6 +17,8 @@ use crate::output;
 pub(crate) enum TpmCommand {
     /// Verify a TPM2_Quote: AK signature, TPM origin, nonce, and the supplied PCR values.
     VerifyQuote(VerifyQuoteArgs),
+    /// Verify an EK certificate chain against a directory of TPM-maker roots.
+    VerifyEk(crate::tpm_ek::VerifyEkArgs),
 }
 
 #[derive(Args)]
@@ -61,6 +63,7 @@ pub(crate) fn run(command: TpmCommand) -> ExitCode {
                 Err(error) => output::failure(as_json, &error),
             }
         }
+        TpmCommand::VerifyEk(args) => crate::tpm_ek::run_verify_ek(args),
     }
 }
 
