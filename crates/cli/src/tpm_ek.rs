@@ -25,7 +25,9 @@ pub(crate) struct VerifyEkArgs {
     /// The EK certificate: DER (NV padding after it is trimmed), PEM, base64 or hex.
     cert: PathBuf,
     /// Directory of trusted root certificates, read recursively: every file is DER or PEM
-    /// (several PEM blocks per file allowed). Every certificate here is trusted as a root.
+    /// (several PEM blocks per file allowed). Self-issued certificates here are the trust
+    /// anchors; any other certificate found here (vendor bundles mix them in) is used only
+    /// as an intermediate, trusted through a root.
     #[arg(long)]
     roots: PathBuf,
     /// Directory of intermediate CA certificates (same formats); these are trusted only
@@ -68,9 +70,13 @@ fn verify_ek_command(args: VerifyEkArgs) -> Result<(Value, String)> {
     };
     let mut roots = EkRoots::new();
     for (path, der) in certificates_in(&roots_dir)? {
-        roots
-            .add_root_der(&der)
-            .with_context(|| format!("root {}", path.display()))?;
+        let certificate = Certificate::from_der_trimmed(&der)
+            .with_context(|| format!("certificate {}", path.display()))?;
+        if certificate.is_self_issued() {
+            roots.add_root(certificate);
+        } else {
+            roots.add_intermediate(certificate);
+        }
     }
     if roots.roots().is_empty() {
         bail!("no root certificates found in {}", roots_dir.display());

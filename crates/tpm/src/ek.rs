@@ -128,6 +128,16 @@ pub struct VerifiedEk {
     version: Option<String>,
 }
 
+/// An EK or AK certificate certifies a TPM key, so it is never a CA certificate; a root
+/// from the trust store offered as an "EK certificate" would otherwise chain to itself.
+fn reject_ca_certificate(certificate: &Certificate) -> Result<(), Error> {
+    if certificate.basic_constraints().is_some_and(|constraints| constraints.ca()) {
+        Err(Error::NotAnEndEntityCertificate)
+    } else {
+        Ok(())
+    }
+}
+
 /// Validates a TPM EK certificate (DER, possibly followed by NV padding) against `roots`
 /// at `now`, under the EK profile described in the module documentation.
 ///
@@ -142,6 +152,7 @@ pub fn verify_ek_certificate(
     now: UnixTime,
 ) -> Result<VerifiedEk, Error> {
     let leaf = Certificate::from_der_trimmed(cert_der).map_err(Error::EkCertificate)?;
+    reject_ca_certificate(&leaf)?;
     let chain = verify_chain(
         &leaf,
         &roots.intermediates,
@@ -354,6 +365,7 @@ pub fn verify_ak_certificate(
     now: UnixTime,
 ) -> Result<VerifiedAkCertificate, Error> {
     let leaf = Certificate::from_der_trimmed(cert_der).map_err(Error::AkCertificate)?;
+    reject_ca_certificate(&leaf)?;
     let mut pool = roots.intermediates.clone();
     for der in intermediates {
         let intermediate = Certificate::from_der(der).map_err(Error::AkCertificate)?;
