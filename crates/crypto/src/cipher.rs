@@ -1,4 +1,4 @@
-use aws_lc_rs::agreement::{self, ECDH_P256, PrivateKey, UnparsedPublicKey};
+use aws_lc_rs::agreement::{self, ECDH_P256, ECDH_P384, PrivateKey, UnparsedPublicKey};
 use aws_lc_rs::cipher::{AES_128, AES_256, EncryptingKey, EncryptionContext, UnboundCipherKey};
 use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::rsa::PublicEncryptingKey;
@@ -7,7 +7,7 @@ use aws_lc_rs::rsa::{OAEP_SHA512_MGF1SHA512, OaepAlgorithm, OaepPublicEncrypting
 use plinth_core::{HashAlg, SecureRandom};
 use zeroize::Zeroizing;
 
-use crate::{CryptoError, KeyKind, PublicKey};
+use crate::{CryptoError, Curve, KeyKind, PublicKey};
 
 /// RSA-OAEP encryption of `plaintext` to `key` with MGF1 over `hash` and `label`.
 ///
@@ -55,20 +55,25 @@ pub struct EcdhOutput {
 /// with probability about 2^-32).
 const SCALAR_ATTEMPTS: usize = 8;
 
-/// One-pass ECDH on P-256 with an ephemeral key drawn from `rng`, against `peer`.
+/// One-pass ECDH with an ephemeral key drawn from `rng`, against `peer` (P-256 or P-384).
 ///
 /// # Errors
-/// [`CryptoError::KeyRejected`] when `peer` is not a P-256 key,
+/// [`CryptoError::KeyRejected`] when `peer` is not an EC key on a supported curve,
 /// [`CryptoError::Random`] or [`CryptoError::OperationFailed`] otherwise.
-pub fn ecdh_p256(peer: &PublicKey, rng: &dyn SecureRandom) -> Result<EcdhOutput, CryptoError> {
-    if peer.kind() != KeyKind::Ec(crate::Curve::P256) {
+pub fn ecdh_ephemeral(peer: &PublicKey, rng: &dyn SecureRandom) -> Result<EcdhOutput, CryptoError> {
+    let KeyKind::Ec(curve) = peer.kind() else {
         return Err(CryptoError::KeyRejected);
-    }
+    };
+    let algorithm = match curve {
+        Curve::P256 => &ECDH_P256,
+        Curve::P384 => &ECDH_P384,
+    };
+    let len = curve.coordinate_len();
     let private = (0..SCALAR_ATTEMPTS)
         .find_map(|_| {
-            let mut scalar = Zeroizing::new([0_u8; 32]);
+            let mut scalar = Zeroizing::new(vec![0_u8; len]);
             match rng.fill(scalar.as_mut_slice()) {
-                Ok(()) => PrivateKey::from_private_key(&ECDH_P256, scalar.as_slice())
+                Ok(()) => PrivateKey::from_private_key(algorithm, scalar.as_slice())
                     .ok()
                     .map(Ok),
                 Err(e) => Some(Err(CryptoError::Random(e))),
@@ -78,15 +83,14 @@ pub fn ecdh_p256(peer: &PublicKey, rng: &dyn SecureRandom) -> Result<EcdhOutput,
     let public = private
         .compute_public_key()
         .map_err(|_| CryptoError::OperationFailed)?;
-    let point = public.as_ref();
-    let (ephemeral_x, ephemeral_y) = match point.split_first() {
-        Some((0x04, xy)) if xy.len() == 64 => {
-            let (x, y) = xy.split_at(32);
+    let (ephemeral_x, ephemeral_y) = match public.as_ref().split_first() {
+        Some((0x04, xy)) if xy.len() == 2 * len => {
+            let (x, y) = xy.split_at(len);
             (x.to_vec(), y.to_vec())
         }
         _ => return Err(CryptoError::OperationFailed),
     };
-    let peer = UnparsedPublicKey::new(&ECDH_P256, peer.spki_der());
+    let peer = UnparsedPublicKey::new(algorithm, peer.spki_der());
     let shared_x = agreement::agree(&private, peer, CryptoError::OperationFailed, |z| {
         Ok(Zeroizing::new(z.to_vec()))
     })?;

@@ -1,6 +1,7 @@
 //! Quote verification cost beside the raw signature check it contains, in the same run.
 //!
-//! For each AK type (RSA-2048 from the real GCE vTPM vector, ECC P-256 from swtpm) it
+//! For each AK type (RSA-2048 from the real GCE vTPM vector; ECC P-256 and RSA-2048 from
+//! swtpm, in testdata/tpm/swtpm-quotes) it
 //! measures, interleaved to share the machine's noise:
 //! - `raw`: one signature verification through plinth-crypto (aws-lc-rs) over the same
 //!   attest bytes with the same key — the floor;
@@ -125,12 +126,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let swtpm_nonce = hex::decode(
-        String::from_utf8(read("swtpm-quotes/ecc/nonce.hex"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    let nonce = |dir: &str| {
+        let text = String::from_utf8(read(&format!("{dir}/nonce.hex"))).unwrap();
+        hex::decode(text.trim()).unwrap()
+    };
     let cases = [
         case(
             "RSA-2048 AK (GCE vTPM, 24 PCRs)",
@@ -142,12 +141,21 @@ fn main() {
             "pcrs.json",
         ),
         case(
-            "ECC P-256 AK (swtpm)",
+            "ECC P-256 AK (swtpm, 9 PCRs)",
             "swtpm-quotes/ecc",
-            "ak.pub",
-            "quote.attest",
-            "quote.sig",
-            swtpm_nonce,
+            "ak_pub.tpmt_public.bin",
+            "quote_sha256.tpms_attest.bin",
+            "quote_sha256.tpmt_signature.bin",
+            nonce("swtpm-quotes/ecc"),
+            "pcrs.json",
+        ),
+        case(
+            "RSA-2048 AK (swtpm, 9 PCRs)",
+            "swtpm-quotes/rsa",
+            "ak_pub.tpmt_public.bin",
+            "quote_sha256.tpms_attest.bin",
+            "quote_sha256.tpmt_signature.bin",
+            nonce("swtpm-quotes/rsa"),
             "pcrs.json",
         ),
     ];

@@ -8,7 +8,8 @@ use std::fmt;
 
 use plinth_core::{HashAlg, SecureRandom};
 use plinth_crypto::{
-    EcdhOutput, Hasher, aes_cfb_encrypt, ecdh_p256, hmac, rsa_oaep_encrypt, verify_slices_equal,
+    EcdhOutput, Hasher, aes_cfb_encrypt, ecdh_ephemeral, hmac, rsa_oaep_encrypt,
+    verify_slices_equal,
 };
 use zeroize::Zeroizing;
 
@@ -70,8 +71,9 @@ impl PendingActivation {
 /// TPM2_MakeCredential in software: seals a fresh random secret to `ek` for `ak`.
 ///
 /// `ek` must be the public area of an EK already tied to a trusted certificate or allow
-/// list. Supported EKs: RSA (OAEP seed encryption) and ECC P-256 (ECDH), each a restricted
-/// decryption key with AES-CFB protection, as the TCG EK templates define.
+/// list. Supported EKs: RSA (OAEP seed encryption) and ECC P-256 or P-384 (ECDH), each a
+/// restricted decryption key with AES-CFB protection, as the TCG EK templates (low and
+/// high range) define.
 ///
 /// # Errors
 /// [`Error::UnusableEk`] for an EK of another shape, [`Error::AkAttributes`] when `ak`
@@ -115,8 +117,7 @@ pub fn make_credential(
                 shared_x,
                 ephemeral_x,
                 ephemeral_y,
-            } = ecdh_p256(&ek.public_key()?, rng)
-                .map_err(|_| Error::UnusableEk("ECC EK must be on P-256"))?;
+            } = ecdh_ephemeral(&ek.public_key()?, rng)?;
             let seed = kdf_e(
                 name_alg,
                 &shared_x,
