@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -10,6 +9,7 @@ use plinth_core::UnixTime;
 use plinth_nitro::{NitroTrust, VerifiedDocument, pcr};
 use serde_json::{Map, Value, json};
 
+use crate::clock::verification_time;
 use crate::input::read_evidence;
 use crate::output;
 
@@ -60,12 +60,7 @@ struct Run {
 }
 
 fn verify_command(args: &VerifyArgs) -> Result<(VerifiedDocument, Run)> {
-    let at = match &args.at {
-        Some(text) => {
-            UnixTime::parse(text).context("--at must be RFC 3339 or Unix milliseconds")?
-        }
-        None => now()?,
-    };
+    let at = verification_time(args.at.as_deref())?;
     let trust = match &args.root_sha256 {
         Some(text) => NitroTrust::from_hex(text).context("--root-sha256")?,
         None => NitroTrust::aws_root_g1(),
@@ -88,16 +83,6 @@ fn verify_command(args: &VerifyArgs) -> Result<(VerifiedDocument, Run)> {
             nonce_checked: nonce.is_some(),
         },
     ))
-}
-
-/// The system clock: read here, at the edge, and nowhere in the verifier.
-fn now() -> Result<UnixTime> {
-    let since_epoch = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .context("the system clock is before the Unix epoch")?;
-    let millis =
-        u64::try_from(since_epoch.as_millis()).context("the system clock is out of range")?;
-    Ok(UnixTime::from_millis(millis))
 }
 
 fn document_json(verified: &VerifiedDocument, context: &Run) -> Value {

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -10,6 +9,7 @@ use plinth_core::UnixTime;
 use plinth_snp::{AmdRoots, CertTable, Collateral, Product, TcbVersion, VerifiedReport};
 use serde_json::{Map, Value, json};
 
+use crate::clock::verification_time;
 use crate::input::{read_evidence, read_pem_blocks};
 use crate::output;
 
@@ -84,12 +84,7 @@ pub(crate) fn run(command: SnpCommand) -> ExitCode {
 }
 
 fn verify_command(args: &VerifyArgs) -> Result<(VerifiedReport, UnixTime)> {
-    let at = match &args.at {
-        Some(text) => {
-            UnixTime::parse(text).context("--at must be RFC 3339 or Unix milliseconds")?
-        }
-        None => now()?,
-    };
+    let at = verification_time(args.at.as_deref())?;
     let report = read_evidence(&args.report)?;
     let collateral = collateral(args)?;
     let roots = AmdRoots::builtin()?;
@@ -146,16 +141,6 @@ fn collateral(args: &VerifyArgs) -> Result<Collateral> {
         bail!("no VCEK or VLEK given: use --vcek, --vlek, --chain or --cert-table");
     }
     Ok(collateral)
-}
-
-/// The system clock: read here, at the edge, and nowhere in the verifier.
-fn now() -> Result<UnixTime> {
-    let since_epoch = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .context("the system clock is before the Unix epoch")?;
-    let millis =
-        u64::try_from(since_epoch.as_millis()).context("the system clock is out of range")?;
-    Ok(UnixTime::from_millis(millis))
 }
 
 fn tcb_json(tcb: TcbVersion) -> Value {

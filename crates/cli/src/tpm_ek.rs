@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -11,6 +10,7 @@ use plinth_tpm::{EkAllowList, EkRoots, Public, VerifiedEk, verify_ek_certificate
 use plinth_x509::Certificate;
 use serde_json::{Value, json};
 
+use crate::clock::verification_time;
 use crate::input::{read_evidence, read_pem_blocks};
 use crate::output;
 
@@ -64,10 +64,7 @@ fn verify_ek_command(args: VerifyEkArgs) -> Result<(Value, String)> {
         ek_public,
         json: _,
     } = args;
-    let now = match &at {
-        Some(text) => UnixTime::parse(text).with_context(|| format!("--at {text:?}"))?,
-        None => system_now()?,
-    };
+    let now = verification_time(at.as_deref())?;
     let mut roots = EkRoots::new();
     for (path, der) in certificates_in(&roots_dir)? {
         let certificate = Certificate::from_der_trimmed(&der)
@@ -101,14 +98,6 @@ fn verify_ek_command(args: VerifyEkArgs) -> Result<(Value, String)> {
         None => None,
     };
     Ok((ek_json(&ek, now, ek_public_matches)?, ek_human(&ek)))
-}
-
-fn system_now() -> Result<UnixTime> {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .context("system clock is before the Unix epoch")?;
-    let millis = u64::try_from(since_epoch.as_millis()).context("system clock out of range")?;
-    Ok(UnixTime::from_millis(millis))
 }
 
 /// Every certificate (DER) in the files under `dir`, in path order.
