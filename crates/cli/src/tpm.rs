@@ -19,6 +19,9 @@ pub(crate) enum TpmCommand {
     VerifyQuote(VerifyQuoteArgs),
     /// Verify an EK certificate chain against a directory of TPM-maker roots.
     VerifyEk(crate::tpm_ek::VerifyEkArgs),
+    /// Parse and replay a TCG event log file and show its boot state (unverified: use
+    /// `verify-quote --event-log` to check a log against its quote).
+    Eventlog(crate::tpm_eventlog::EventLogArgs),
 }
 
 #[derive(Args)]
@@ -39,6 +42,10 @@ pub(crate) struct VerifyQuoteArgs {
     /// top-level `"pcrs"` key. Required when the quote selects any PCR.
     #[arg(long)]
     pcrs: Option<PathBuf>,
+    /// A TCG event log to verify together with the quote: it must replay exactly to the
+    /// quoted PCRs. Its boot state is then reported.
+    #[arg(long)]
+    event_log: Option<PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long)]
     json: bool,
@@ -48,22 +55,36 @@ pub(crate) fn run(command: TpmCommand) -> ExitCode {
     match command {
         TpmCommand::VerifyQuote(args) => {
             let as_json = args.json;
-            match verify_quote_command(&args) {
-                Ok(quote) => {
-                    let value = quote_json(&quote);
-                    let human = format!(
+            match verify_quote_command(&args).and_then(|quote| {
+                let log = match &args.event_log {
+                    Some(path) => Some(crate::tpm_eventlog::verify_with_quote(
+                        &read_evidence(path)?,
+                        &quote,
+                    )?),
+                    None => None,
+                };
+                Ok((quote, log))
+            }) {
+                Ok((quote, log)) => {
+                    let mut value = quote_json(&quote);
+                    let mut human = format!(
                         "quote verified: {} PCRs across {} bank(s), signed with {}, reset count {}",
                         quote.pcrs().iter().count(),
                         quote.selection().len(),
                         quote.signing_hash(),
                         quote.clock_info().reset_count
                     );
+                    if let (Some(log), Value::Object(map)) = (log, &mut value) {
+                        human = format!("{human}\n{}", crate::tpm_eventlog::verified_summary(&log));
+                        let _previous = map.insert("event_log".into(), log);
+                    }
                     output::success(as_json, &value, &human)
                 }
                 Err(error) => output::failure(as_json, &error),
             }
         }
         TpmCommand::VerifyEk(args) => crate::tpm_ek::run_verify_ek(args),
+        TpmCommand::Eventlog(args) => crate::tpm_eventlog::run_eventlog(args),
     }
 }
 

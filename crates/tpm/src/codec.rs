@@ -48,6 +48,30 @@ impl<'a> Reader<'a> {
         self.array().map(u64::from_be_bytes)
     }
 
+    /// Little-endian reads, for the TCG event log and UEFI structures (TPM structures are
+    /// big-endian; firmware writes its own structures in the CPU's byte order).
+    pub(crate) fn u16_le(&mut self) -> Result<u16, Error> {
+        self.array().map(u16::from_le_bytes)
+    }
+
+    pub(crate) fn u32_le(&mut self) -> Result<u32, Error> {
+        self.array().map(u32::from_le_bytes)
+    }
+
+    pub(crate) fn u64_le(&mut self) -> Result<u64, Error> {
+        self.array().map(u64::from_le_bytes)
+    }
+
+    /// How many bytes are left.
+    pub(crate) const fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Takes everything that is left.
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.bytes)
+    }
+
     /// Reads a TPM2B: a 16-bit size, then that many bytes, which may not exceed `max`.
     pub(crate) fn tpm2b(&mut self, field: &'static str, max: usize) -> Result<&'a [u8], Error> {
         let len = usize::from(self.u16()?);

@@ -29,6 +29,7 @@ mod alg;
 mod attest;
 mod certify;
 mod credential;
+mod ek;
 mod public;
 mod quote;
 mod signature;
@@ -36,5 +37,12 @@ mod signature;
 pub use attest::{ClockInfo, PcrSelection};
 pub use certify::{CertifiedKey, VerifiedCreation, verify_certify, verify_creation};
 pub use credential::{ActivatedAk, CredentialChallenge, PendingActivation, make_credential};
+pub use ek::{
+    AllowListedEk, EkAllowList, EkRoots, VerifiedAkCertificate, VerifiedEk, verify_ak_certificate,
+    verify_ek_certificate,
+};
 pub use public::{KeyParameters, ObjectAttributes, Public, Scheme, Symmetric};
 pub use quote::{PcrValues, VerifiedQuote, verify_quote};
+
+pub mod eventlog;
+pub use eventlog::{BootState, EventLog, ReplayedPcrs, VerifiedEventLog, verify_event_log};
