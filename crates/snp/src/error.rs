@@ -185,7 +185,12 @@ pub enum Error {
         /// The certificate's level.
         certificate: u8,
     },
-    /// A CRL could not be parsed, or uses something unsupported.
+    /// A CRL could not be parsed (malformed, trailing data, over a budget, or an unknown
+    /// critical extension).
+    #[error("CRL could not be parsed")]
+    CrlInvalid(#[source] plinth_x509::Error),
+    /// A CRL is well formed but is not what AMD issues (its signature algorithm is not
+    /// RSASSA-PSS SHA-384).
     #[error("malformed CRL: {0}")]
     CrlMalformed(&'static str),
     /// A CRL is not issued by the pinned ARK of the product.

@@ -61,7 +61,6 @@
 //! product, hwID and TCB. Fetching from AMD's KDS is the server's business, not this
 //! crate's.
 
-mod asn1;
 mod collateral;
 mod crl;
 mod error;

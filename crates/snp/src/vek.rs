@@ -14,10 +14,11 @@
 
 use std::fmt;
 
+use der::Decode;
+use der::asn1::{Ia5StringRef, OctetStringRef};
 use plinth_crypto::{Curve, KeyKind, PublicKey};
 use plinth_x509::{Certificate, Oid};
 
-use crate::asn1::{self, TAG_OCTET_STRING};
 use crate::{Error, Product, SigningKey, TcbComponent, TcbLayout, TcbVersion};
 
 const PRODUCT_NAME: Oid = Oid::from_static("1.3.6.1.4.1.3704.1.2");
@@ -141,13 +142,25 @@ fn extension<'c>(cert: &'c Certificate, oid: &Oid, name: &'static str) -> Result
         .ok_or(Error::MissingVekExtension(name))
 }
 
+/// A DER INTEGER that must fit in a `u8` (with its leading zero for 128..=255).
+fn small_uint(value: &[u8], name: &'static str) -> Result<u8, Error> {
+    u8::from_der(value).map_err(|_| Error::MalformedVekExtension(name))
+}
+
+/// A DER IA5String.
+fn ia5_string<'a>(value: &'a [u8], name: &'static str) -> Result<&'a str, Error> {
+    Ia5StringRef::from_der(value)
+        .map(|s| s.as_str())
+        .map_err(|_| Error::MalformedVekExtension(name))
+}
+
 fn level(cert: &Certificate, oid: &Oid, name: &'static str) -> Result<u8, Error> {
-    asn1::small_uint(extension(cert, oid, name)?).map_err(|_| Error::MalformedVekExtension(name))
+    small_uint(extension(cert, oid, name)?, name)
 }
 
 fn optional_level(cert: &Certificate, oid: &Oid, name: &'static str) -> Result<Option<u8>, Error> {
     cert.extension(oid)
-        .map(|ext| asn1::small_uint(ext.value()).map_err(|_| Error::MalformedVekExtension(name)))
+        .map(|ext| small_uint(ext.value(), name))
         .transpose()
 }
 
@@ -157,8 +170,8 @@ fn hwid(value: &[u8], len: usize) -> Result<Vec<u8>, Error> {
     if value.len() == len {
         return Ok(value.to_vec());
     }
-    match asn1::single(value, TAG_OCTET_STRING) {
-        Ok(inner) if inner.len() == len => Ok(inner.to_vec()),
+    match OctetStringRef::from_der(value) {
+        Ok(inner) if inner.as_bytes().len() == len => Ok(inner.as_bytes().to_vec()),
         _ => Err(Error::MalformedVekExtension("hwID")),
     }
 }
@@ -196,8 +209,10 @@ impl EndorsementKey {
             .filter(|key| key.kind() == KeyKind::Ec(Curve::P384))
             .ok_or_else(|| Error::NotAnEndorsementKey { subject: subject() })?;
 
-        let name = asn1::ia5_string(extension(&certificate, &PRODUCT_NAME, "productName")?)
-            .map_err(|_| Error::MalformedVekExtension("productName"))?;
+        let name = ia5_string(
+            extension(&certificate, &PRODUCT_NAME, "productName")?,
+            "productName",
+        )?;
         let product = Product::from_cert_product_name(name)
             .ok_or_else(|| Error::UnknownProductName(name.to_owned()))?;
         let layout = TcbLayout::of(product);
@@ -232,11 +247,7 @@ impl EndorsementKey {
         };
         let csp_id = certificate
             .extension(&CSP_ID)
-            .map(|ext| {
-                asn1::ia5_string(ext.value())
-                    .map(str::to_owned)
-                    .map_err(|_| Error::MalformedVekExtension("cspId"))
-            })
+            .map(|ext| ia5_string(ext.value(), "cspId").map(str::to_owned))
             .transpose()?;
 
         Ok(Self {

@@ -131,7 +131,10 @@ pub struct VerifiedEk {
 /// An EK or AK certificate certifies a TPM key, so it is never a CA certificate; a root
 /// from the trust store offered as an "EK certificate" would otherwise chain to itself.
 fn reject_ca_certificate(certificate: &Certificate) -> Result<(), Error> {
-    if certificate.basic_constraints().is_some_and(|constraints| constraints.ca()) {
+    if certificate
+        .basic_constraints()
+        .is_some_and(|constraints| constraints.ca())
+    {
         Err(Error::NotAnEndEntityCertificate)
     } else {
         Ok(())
@@ -240,12 +243,7 @@ impl VerifiedEk {
     /// # Errors
     /// [`Error::EkPublicMismatch`] when the keys differ.
     pub fn check_public_key_matches(&self, ek_public: &PublicKey) -> Result<(), Error> {
-        let presented = canonical_spki(ek_public).map_err(|_| Error::EkPublicMismatch)?;
-        if presented == self.canonical_spki {
-            Ok(())
-        } else {
-            Err(Error::EkPublicMismatch)
-        }
+        check_same_key(&self.canonical_spki, ek_public, Error::EkPublicMismatch)
     }
 }
 
@@ -415,11 +413,19 @@ impl VerifiedAkCertificate {
     /// # Errors
     /// [`Error::AkCertificateKeyMismatch`] when the keys differ.
     pub fn check_public_key_matches(&self, ak_public: &PublicKey) -> Result<(), Error> {
-        let presented = canonical_spki(ak_public).map_err(|_| Error::AkCertificateKeyMismatch)?;
-        if presented == self.canonical_spki {
-            Ok(())
-        } else {
-            Err(Error::AkCertificateKeyMismatch)
-        }
+        check_same_key(
+            &self.canonical_spki,
+            ak_public,
+            Error::AkCertificateKeyMismatch,
+        )
+    }
+}
+
+/// Checks that `presented` is the key whose canonical `SubjectPublicKeyInfo` DER is
+/// `certified`, failing with `mismatch` when it is not (or cannot be canonicalised).
+fn check_same_key(certified: &[u8], presented: &PublicKey, mismatch: Error) -> Result<(), Error> {
+    match canonical_spki(presented) {
+        Ok(presented) if presented == certified => Ok(()),
+        _ => Err(mismatch),
     }
 }

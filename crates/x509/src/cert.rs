@@ -6,9 +6,10 @@ use plinth_core::{Digest, HashAlg, UnixTime};
 use plinth_crypto::{CryptoError, PublicKey, SignatureScheme};
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name};
 
-use crate::der::{self, Reader, TAG_BIT_STRING, TAG_SEQUENCE};
+use crate::Error;
+use crate::der::{self, Reader, TAG_SEQUENCE};
 use crate::oid::{Oid, oids};
-use crate::{Error, algorithm};
+use crate::signed::SignedData;
 
 /// The largest certificate accepted, in bytes. Real EK, Nitro and AMD certificates are
 /// well under 4 KiB.
@@ -56,9 +57,7 @@ pub fn certificates_from_pem(text: &[u8]) -> Result<Vec<Certificate>, Error> {
 pub struct Certificate {
     der: Vec<u8>,
     trimmed: usize,
-    tbs: Vec<u8>,
-    signature_algorithm: Vec<u8>,
-    signature: Vec<u8>,
+    signed: SignedData,
     version: u32,
     serial: Vec<u8>,
     issuer: Name,
@@ -330,25 +329,12 @@ impl Certificate {
     }
 
     fn parse(der: &[u8], trimmed: usize) -> Result<Self, Error> {
-        // Split the three signed parts with this crate's own reader.
-        let mut outer = Reader::new(der);
-        let seq = outer.read_tag(TAG_SEQUENCE, "Certificate")?;
-        outer.finish("Certificate")?;
-        let mut parts = Reader::new(seq.value);
-        let tbs = parts.read_tag(TAG_SEQUENCE, "TBSCertificate")?;
-        let signature_algorithm = parts.read_tag(TAG_SEQUENCE, "signatureAlgorithm")?;
-        let signature_bits = parts.read_tag(TAG_BIT_STRING, "signatureValue")?;
-        parts.finish("Certificate")?;
-        let Some((0, signature)) = signature_bits.value.split_first() else {
-            return Err(Error::Malformed(
-                "signatureValue has unused bits".to_owned(),
-            ));
-        };
+        let signed = SignedData::split(der, "Certificate", "TBSCertificate")?;
 
         // Everything else through x509-parser.
         let (rest, x509) =
             X509Certificate::from_der(der).map_err(|e| Error::Malformed(format!("x509: {e}")))?;
-        if !rest.is_empty() || x509.tbs_certificate.as_ref() != tbs.whole {
+        if !rest.is_empty() || x509.tbs_certificate.as_ref() != signed.tbs() {
             return Err(Error::Malformed(
                 "TBSCertificate boundaries disagree".to_owned(),
             ));
@@ -365,9 +351,7 @@ impl Certificate {
             fingerprint: plinth_crypto::digest(HashAlg::Sha256, der),
             der: der.to_vec(),
             trimmed,
-            tbs: tbs.whole.to_vec(),
-            signature_algorithm: signature_algorithm.whole.to_vec(),
-            signature: signature.to_vec(),
+            signed,
             version: x509.version().0.saturating_add(1),
             serial: x509.raw_serial().to_vec(),
             issuer: name(x509.issuer()),
@@ -401,12 +385,12 @@ impl Certificate {
 
     /// The `TBSCertificate` exactly as received: the bytes the signature covers.
     pub fn tbs_der(&self) -> &[u8] {
-        &self.tbs
+        self.signed.tbs()
     }
 
     /// The outer `signatureAlgorithm` `AlgorithmIdentifier` DER.
     pub fn signature_algorithm_der(&self) -> &[u8] {
-        &self.signature_algorithm
+        self.signed.signature_algorithm()
     }
 
     /// The scheme the issuer's key must verify this certificate's signature with.
@@ -414,12 +398,12 @@ impl Certificate {
     /// # Errors
     /// [`Error::UnsupportedSignatureAlgorithm`] or [`Error::UnsupportedPssParameters`].
     pub fn signature_scheme(&self) -> Result<SignatureScheme, Error> {
-        algorithm::signature_scheme(&self.signature_algorithm)
+        self.signed.scheme()
     }
 
     /// The signature bytes (BIT STRING contents without the unused-bits octet).
     pub fn signature(&self) -> &[u8] {
-        &self.signature
+        self.signed.signature()
     }
 
     /// The X.509 version: 1, 2 or 3.
@@ -530,18 +514,12 @@ impl Certificate {
     /// [`Error::UnsupportedPssParameters`] for an unsupported algorithm;
     /// [`Error::KeyAlgorithmMismatch`] when the key cannot make this kind of signature.
     pub fn verify_signed_by(&self, issuer_key: &PublicKey) -> Result<(), Error> {
-        let scheme = self.signature_scheme()?;
-        issuer_key
-            .verify(scheme, &self.tbs, &self.signature)
-            .map_err(|e| match e {
-                CryptoError::BadSignature => Error::SignatureInvalid {
-                    subject: self.subject.display.clone(),
-                },
-                CryptoError::UnsupportedScheme { .. } => Error::KeyAlgorithmMismatch {
-                    subject: self.subject.display.clone(),
-                },
-                other => Error::Crypto(other),
-            })
+        let subject = || self.subject.display.clone();
+        self.signed.verify(
+            issuer_key,
+            || Error::SignatureInvalid { subject: subject() },
+            || Error::KeyAlgorithmMismatch { subject: subject() },
+        )
     }
 }
 
@@ -639,7 +617,7 @@ fn key_purposes(value: &[u8]) -> Option<Vec<Oid>> {
     (!purposes.is_empty()).then_some(purposes)
 }
 
-fn name(x509: &X509Name<'_>) -> Name {
+pub(crate) fn name(x509: &X509Name<'_>) -> Name {
     Name {
         der: x509.as_raw().to_vec(),
         display: x509.to_string(),
@@ -658,6 +636,6 @@ fn attributes(x509: &X509Name<'_>) -> Vec<NameAttribute> {
 }
 
 /// Seconds since the epoch as a [`UnixTime`]; times before 1970 become the epoch.
-fn unix_time(secs: i64) -> UnixTime {
+pub(crate) fn unix_time(secs: i64) -> UnixTime {
     UnixTime::from_secs(u64::try_from(secs).unwrap_or(0))
 }

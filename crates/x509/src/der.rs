@@ -1,7 +1,8 @@
-//! A minimal, bounds-checked DER reader: just enough to split a certificate into its three
-//! signed parts, to find a certificate's outer length, and to read RSASSA-PSS parameters.
+//! A minimal, bounds-checked DER reader: just enough to split a certificate or a CRL into
+//! its three signed parts, to find a certificate's outer length, and to read RSASSA-PSS
+//! parameters.
 //!
-//! Everything else about a certificate is parsed by x509-parser; this reader exists so the
+//! Everything else about a certificate or CRL is parsed by x509-parser; this reader exists so the
 //! bytes a signature covers are located by code this crate owns, and so trailing data is
 //! detected exactly.
 

@@ -52,8 +52,9 @@ pub enum Error {
     /// the hash (SHA-256, SHA-384 or SHA-512).
     #[error("unsupported RSASSA-PSS parameters: {0}")]
     UnsupportedPssParameters(&'static str),
-    /// The signature algorithm inside the signed part differs from the one outside it.
-    #[error("signature algorithm in the TBSCertificate differs from the outer one")]
+    /// The signature algorithm inside the signed part (`TBSCertificate` or `TBSCertList`)
+    /// differs from the one outside it.
+    #[error("signature algorithm in the signed part differs from the outer one")]
     SignatureAlgorithmMismatch,
     /// The certificate's public key is not one plinth can use (algorithm, curve or size).
     #[error("public key of {subject:?} is not supported")]
@@ -62,7 +63,8 @@ pub enum Error {
         subject: String,
     },
     /// The issuer's key cannot make the certificate's kind of signature (for example an
-    /// RSA key and ecdsa-with-SHA256, or ECDSA P-384 with SHA-1).
+    /// RSA key and ecdsa-with-SHA256, or ECDSA P-384 with SHA-1). For a CRL, `subject` is
+    /// `CRL of <issuer>`.
     #[error("signature algorithm of {subject:?} does not fit its issuer's key")]
     KeyAlgorithmMismatch {
         /// Subject of the certificate whose signature could not be checked.
@@ -150,6 +152,42 @@ pub enum Error {
     AnchorFingerprintMismatch {
         /// Subject of the offered anchor.
         subject: String,
+    },
+    /// The bytes are not a well-formed certificate revocation list (truncated, wrong
+    /// structure, or a version other than v2).
+    #[error("malformed CRL: {0}")]
+    CrlMalformed(String),
+    /// Bytes follow the CRL's outer SEQUENCE.
+    #[error("{extra} bytes of trailing data after the CRL")]
+    CrlTrailingData {
+        /// How many bytes follow the CRL.
+        extra: usize,
+    },
+    /// The CRL is larger than the parser's budget.
+    #[error("CRL is {len} bytes, more than the {max} allowed")]
+    CrlTooLarge {
+        /// The size given.
+        len: usize,
+        /// The budget.
+        max: usize,
+    },
+    /// The CRL lists more revoked certificates than the parser's budget.
+    #[error("CRL lists more than {max} revoked certificates")]
+    CrlTooManyEntries {
+        /// The budget.
+        max: usize,
+    },
+    /// The CRL, or one of its entries, carries a critical extension (none is processed).
+    #[error("unknown critical CRL extension {oid}")]
+    CrlUnknownCriticalExtension {
+        /// The extension's OID.
+        oid: String,
+    },
+    /// The CRL's signature does not verify with the given key over the `TBSCertList`.
+    #[error("signature of the CRL issued by {issuer:?} does not verify with the given key")]
+    CrlSignatureInvalid {
+        /// The CRL's issuer name (as display text).
+        issuer: String,
     },
     /// The crypto provider failed in another way.
     #[error("crypto provider failed")]

@@ -18,10 +18,16 @@
 //!   signature, every validity period at `now`, CA-ness, `keyCertSign`, `pathLenConstraint`
 //!   and critical extensions, within depth and signature-check budgets
 //!   ([`ChainOptions`]). Its result, [`VerifiedChain`], can only be made by it.
+//! - [`Crl`] parses an X.509 v2 CRL the same way (own reader for the signed parts,
+//!   x509-parser for the rest, trailing data rejected, size and entry budgets) and
+//!   [`Crl::verify_signed_by`] checks its signature over the `TBSCertList` as received,
+//!   with the same algorithms as certificates. Which key must sign it, and whether it is
+//!   current, is the caller's policy.
 //!
-//! What is not checked: revocation (no CRL or OCSP), name constraints and certificate
-//! policies (a certificate that marks either critical is rejected unless allow-listed),
-//! extended key usage (profile-specific: callers check it on the leaf).
+//! What is not checked: revocation during path validation (CRLs are parsed and verified
+//! on request, but [`verify_chain`] consults none, and there is no OCSP), name constraints
+//! and certificate policies (a certificate that marks either critical is rejected unless
+//! allow-listed), extended key usage (profile-specific: callers check it on the leaf).
 //!
 //! There is no I/O and no clock: time is the `now` argument. Cryptography goes through
 //! `plinth-crypto`. Signature algorithms accepted: RSA PKCS#1 v1.5 with SHA-1/256/384/512,
@@ -32,9 +38,11 @@ mod algorithm;
 mod anchors;
 mod cert;
 mod chain;
+mod crl;
 mod der;
 mod error;
 mod oid;
+mod signed;
 
 pub use anchors::TrustAnchors;
 pub use cert::{
@@ -42,5 +50,6 @@ pub use cert::{
     MAX_PEM_CERTIFICATES, Name, NameAttribute, Validity, certificates_from_pem,
 };
 pub use chain::{ChainOptions, VerifiedChain, verify_chain};
+pub use crl::{Crl, MAX_CRL_ENTRIES, MAX_CRL_LEN};
 pub use error::Error;
 pub use oid::{Oid, oids};

@@ -1,7 +1,7 @@
 //! Path validation over real certificate chains (TPM vendors, GCE, AMD SEV-SNP, AWS Nitro
 //! root) and over generated chains for the rules real vectors cannot exercise (non-CA
-//! issuers, keyCertSign, pathLenConstraint, loops, budgets). Negative tests are named after
-//! the error they expect.
+//! issuers, keyCertSign, pathLenConstraint, loops, budgets); CRLs, real (Intel SGX) and
+//! generated and signed the same way. Negative tests are named after the error they expect.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,7 +13,8 @@
 use plinth_core::{HashAlg, UnixTime};
 use plinth_crypto::SignatureScheme;
 use plinth_x509::{
-    Certificate, ChainOptions, Error, Oid, TrustAnchors, certificates_from_pem, oids, verify_chain,
+    Certificate, ChainOptions, Crl, Error, MAX_CRL_ENTRIES, Oid, TrustAnchors,
+    certificates_from_pem, oids, verify_chain,
 };
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
@@ -488,14 +489,11 @@ mod generated {
         let len = body.len();
         if len < 0x80 {
             out.push(u8::try_from(len).unwrap());
-        } else if len < 0x100 {
-            out.extend([0x81, u8::try_from(len).unwrap()]);
         } else {
-            out.extend([
-                0x82,
-                u8::try_from(len >> 8).unwrap(),
-                u8::try_from(len & 0xff).unwrap(),
-            ]);
+            let bytes = u32::try_from(len).unwrap().to_be_bytes();
+            let skip = bytes.iter().take_while(|&&b| b == 0).count();
+            out.push(0x80 | u8::try_from(bytes.len() - skip).unwrap());
+            out.extend_from_slice(&bytes[skip..]);
         }
         out.extend_from_slice(body);
         out
@@ -626,9 +624,89 @@ mod generated {
         bits.extend(signature);
         seq(&[&tbs, &alg, &tlv(0x03, &bits)])
     }
+
+    /// An extension to generate: (OID content, critical).
+    pub(crate) type ExtensionSpec = (Vec<u8>, bool);
+
+    /// One CRL to generate (RFC 5280 section 5.1), signed with ecdsa-with-SHA256.
+    pub(crate) struct CrlSpec {
+        pub(crate) issuer: String,
+        pub(crate) next_update: Option<&'static str>,
+        /// (serial INTEGER contents, entry extensions with a reasonCode-like value).
+        pub(crate) entries: Vec<(Vec<u8>, Vec<ExtensionSpec>)>,
+        /// crlExtensions as (OID content, critical, value).
+        pub(crate) extensions: Vec<(Vec<u8>, bool, Vec<u8>)>,
+        /// The inner `signature` algorithm OID (normally ecdsa-with-SHA256, as outside).
+        pub(crate) inner_algorithm: Vec<u8>,
+    }
+
+    /// ecdsa-with-SHA256.
+    pub(crate) const ECDSA_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+
+    impl CrlSpec {
+        /// A CRL issued by `issuer` revoking `serials`, with a CRL number.
+        pub(crate) fn new(issuer: &str, serials: &[&[u8]]) -> Self {
+            Self {
+                issuer: issuer.to_owned(),
+                next_update: Some("350101000000Z"),
+                entries: serials.iter().map(|s| (s.to_vec(), Vec::new())).collect(),
+                // cRLNumber (2.5.29.20) 7, non-critical.
+                extensions: vec![(vec![0x55, 0x1d, 0x14], false, tlv(0x02, &[7]))],
+                inner_algorithm: ECDSA_SHA256.to_vec(),
+            }
+        }
+    }
+
+    /// Builds a `CertificateList` and signs it with `issuer_key`.
+    pub(crate) fn build_crl(spec: &CrlSpec, issuer_key: &EcdsaSigningKey) -> Vec<u8> {
+        let entries: Vec<Vec<u8>> = spec
+            .entries
+            .iter()
+            .map(|(serial, extensions)| {
+                let extensions: Vec<Vec<u8>> = extensions
+                    .iter()
+                    .map(|(oid, critical)| extension(oid, *critical, &tlv(0x0a, &[1])))
+                    .collect();
+                let extensions = if extensions.is_empty() {
+                    Vec::new()
+                } else {
+                    seq(&extensions.iter().map(Vec::as_slice).collect::<Vec<_>>())
+                };
+                seq(&[
+                    &tlv(0x02, serial),
+                    &tlv(0x17, b"250601000000Z"),
+                    &extensions,
+                ])
+            })
+            .collect();
+        let extensions: Vec<Vec<u8>> = spec
+            .extensions
+            .iter()
+            .map(|(oid, critical, value)| extension(oid, *critical, value))
+            .collect();
+        let tbs = seq(&[
+            &tlv(0x02, &[0x01]),
+            &seq(&[&tlv(0x06, &spec.inner_algorithm)]),
+            &name(&spec.issuer),
+            &tlv(0x17, b"250101000000Z"),
+            &spec
+                .next_update
+                .map(|t| tlv(0x17, t.as_bytes()))
+                .unwrap_or_default(),
+            &seq(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+            &tlv(
+                0xa0,
+                &seq(&extensions.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+            ),
+        ]);
+        let signature = issuer_key.sign_der(&tbs).unwrap();
+        let mut bits = vec![0];
+        bits.extend(signature);
+        seq(&[&tbs, &seq(&[&tlv(0x06, ECDSA_SHA256)]), &tlv(0x03, &bits)])
+    }
 }
 
-use generated::{Spec, build, key};
+use generated::{CrlSpec, Spec, build, build_crl, key};
 
 fn cert(bytes: &[u8]) -> Certificate {
     Certificate::from_der(bytes).unwrap()
@@ -955,5 +1033,269 @@ fn rejects_ecdsa_signature_checked_with_rsa_key_with_key_algorithm_mismatch() {
         Error::KeyAlgorithmMismatch {
             subject: String::new()
         }
+    );
+}
+
+// ---- generated CRLs ----
+
+/// The issuer's key, a CRL it signed revoking serials 01 and 00ff, and the CRL's DER.
+fn signed_crl(tweak: impl FnOnce(&mut CrlSpec)) -> (plinth_crypto::EcdsaSigningKey, Vec<u8>) {
+    let issuer_key = key();
+    let mut spec = CrlSpec::new("Test CRL Issuer", &[&[0x01], &[0x00, 0xff]]);
+    tweak(&mut spec);
+    let der = build_crl(&spec, &issuer_key);
+    (issuer_key, der)
+}
+
+#[test]
+fn generated_crl_parses_and_verifies_with_its_issuer_key() {
+    let (issuer_key, der) = signed_crl(|_| {});
+    let crl = Crl::from_der(&der).unwrap();
+    assert_eq!(crl.issuer().common_name(), Some("Test CRL Issuer"));
+    assert_eq!(crl.this_update(), at("2025-01-01T00:00:00Z"));
+    assert_eq!(crl.next_update(), Some(at("2035-01-01T00:00:00Z")));
+    assert_eq!(
+        crl.revoked_serials().collect::<Vec<_>>(),
+        [&[0x01][..], &[0x00, 0xff]]
+    );
+    assert_eq!(
+        crl.signature_scheme().unwrap(),
+        SignatureScheme::EcdsaDer(HashAlg::Sha256)
+    );
+    crl.verify_signed_by(issuer_key.public_key()).unwrap();
+    // The bytes verified are the TBSCertList as received, inside the DER given.
+    assert!(der.windows(crl.tbs_der().len()).any(|w| w == crl.tbs_der()));
+
+    // A certificate's serial compares with the listed ones as encoded.
+    let leaf = cert(&build(&Spec::leaf("Test CRL Issuer"), &key(), &issuer_key));
+    assert!(crl.revoked_serials().any(|s| s == leaf.serial()));
+
+    // nextUpdate is optional.
+    let (_, der) = signed_crl(|spec| spec.next_update = None);
+    assert_eq!(Crl::from_der(&der).unwrap().next_update(), None);
+}
+
+#[test]
+fn rejects_crl_signed_by_another_key_with_crl_signature_invalid() {
+    let (_, der) = signed_crl(|_| {});
+    let crl = Crl::from_der(&der).unwrap();
+    assert_eq!(
+        crl.verify_signed_by(key().public_key()),
+        Err(Error::CrlSignatureInvalid {
+            issuer: crl.issuer().to_string()
+        })
+    );
+}
+
+#[test]
+fn rejects_crl_with_a_changed_entry_with_crl_signature_invalid() {
+    let (issuer_key, mut der) = signed_crl(|_| {});
+    // Change revoked serial 00ff to 00fe: still well formed, no longer what was signed.
+    let at = der
+        .windows(4)
+        .position(|w| w == [0x02, 0x02, 0x00, 0xff])
+        .unwrap();
+    der[at + 3] = 0xfe;
+    let crl = Crl::from_der(&der).unwrap();
+    assert_eq!(
+        crl.verify_signed_by(issuer_key.public_key()),
+        Err(Error::CrlSignatureInvalid {
+            issuer: crl.issuer().to_string()
+        })
+    );
+}
+
+#[test]
+fn rejects_crl_checked_with_an_rsa_key_with_key_algorithm_mismatch() {
+    let (_, der) = signed_crl(|_| {});
+    let crl = Crl::from_der(&der).unwrap();
+    let rsa_key = der_key_of_intel_ek();
+    assert_eq!(
+        crl.verify_signed_by(&rsa_key),
+        Err(Error::KeyAlgorithmMismatch {
+            subject: format!("CRL of {}", crl.issuer())
+        })
+    );
+}
+
+fn der_key_of_intel_ek() -> plinth_crypto::PublicKey {
+    der("tpm/ek-certs/intel-ptt/intel_ptt_ek_rsa_cert.der")
+        .public_key()
+        .unwrap()
+}
+
+#[test]
+fn rejects_crl_with_trailing_data_with_crl_trailing_data() {
+    let (_, mut der) = signed_crl(|_| {});
+    der.extend([0, 0]);
+    assert_eq!(
+        Crl::from_der(&der).err(),
+        Some(Error::CrlTrailingData { extra: 2 })
+    );
+}
+
+#[test]
+fn rejects_truncated_crl_with_crl_malformed() {
+    let (_, der) = signed_crl(|_| {});
+    for cut in [1, 2, 10, der.len() / 2, der.len() - 1] {
+        assert_eq!(
+            Crl::from_der(&der[..cut]).err(),
+            Some(Error::CrlMalformed("CertificateList".to_owned())),
+            "cut at {cut}"
+        );
+    }
+}
+
+#[test]
+fn rejects_crl_over_the_entry_budget_with_crl_too_many_entries() {
+    let serials: Vec<Vec<u8>> = (0..=MAX_CRL_ENTRIES)
+        .map(|i| u32::try_from(i + 1).unwrap().to_be_bytes().to_vec())
+        .map(|b| {
+            // Minimal positive INTEGER contents.
+            let skip = b.iter().take_while(|&&x| x == 0).count();
+            let mut v = b[skip..].to_vec();
+            if v[0] & 0x80 != 0 {
+                v.insert(0, 0);
+            }
+            v
+        })
+        .collect();
+    let at_budget = serials[..MAX_CRL_ENTRIES].iter().map(Vec::as_slice);
+    let (_, der) = signed_crl(|spec| {
+        spec.entries = at_budget.map(|s| (s.to_vec(), Vec::new())).collect();
+    });
+    assert_eq!(
+        Crl::from_der(&der).unwrap().revoked_serials().len(),
+        MAX_CRL_ENTRIES
+    );
+    let (_, der) = signed_crl(|spec| {
+        spec.entries = serials.iter().map(|s| (s.clone(), Vec::new())).collect();
+    });
+    assert_eq!(
+        Crl::from_der(&der).err(),
+        Some(Error::CrlTooManyEntries {
+            max: MAX_CRL_ENTRIES
+        })
+    );
+}
+
+#[test]
+fn rejects_crl_over_the_size_budget_with_crl_too_large() {
+    let (_, der) = signed_crl(|_| {});
+    let mut big = der.clone();
+    big.resize(plinth_x509::MAX_CRL_LEN + 1, 0);
+    assert_eq!(
+        Crl::from_der(&big).err(),
+        Some(Error::CrlTooLarge {
+            len: plinth_x509::MAX_CRL_LEN + 1,
+            max: plinth_x509::MAX_CRL_LEN
+        })
+    );
+}
+
+#[test]
+fn rejects_crl_with_a_critical_extension_with_crl_unknown_critical_extension() {
+    // deltaCRLIndicator (2.5.29.27), critical: a delta CRL is not a complete list.
+    let (_, der) = signed_crl(|spec| {
+        spec.extensions
+            .push((vec![0x55, 0x1d, 0x1b], true, vec![0x02, 0x01, 0x01]));
+    });
+    assert_eq!(
+        Crl::from_der(&der).err(),
+        Some(Error::CrlUnknownCriticalExtension {
+            oid: "2.5.29.27".to_owned()
+        })
+    );
+    // A critical reasonCode (2.5.29.21) on one entry.
+    let (_, der) = signed_crl(|spec| {
+        spec.entries[0].1.push((vec![0x55, 0x1d, 0x15], true));
+    });
+    assert_eq!(
+        Crl::from_der(&der).err(),
+        Some(Error::CrlUnknownCriticalExtension {
+            oid: "2.5.29.21".to_owned()
+        })
+    );
+    // The same reasonCode, non-critical, is fine.
+    let (_, der) = signed_crl(|spec| {
+        spec.entries[0].1.push((vec![0x55, 0x1d, 0x15], false));
+    });
+    let _crl = Crl::from_der(&der).unwrap();
+}
+
+#[test]
+fn rejects_crl_with_a_repeated_extension_with_duplicate_extension() {
+    let (_, der) = signed_crl(|spec| {
+        spec.extensions
+            .push((vec![0x55, 0x1d, 0x14], false, vec![0x02, 0x01, 0x08]));
+    });
+    assert_eq!(
+        Crl::from_der(&der).err(),
+        Some(Error::DuplicateExtension {
+            oid: "2.5.29.20".to_owned()
+        })
+    );
+}
+
+#[test]
+fn rejects_crl_whose_inner_algorithm_differs_with_signature_algorithm_mismatch() {
+    let (_, der) = signed_crl(|spec| {
+        // ecdsa-with-SHA384 inside, ecdsa-with-SHA256 outside.
+        spec.inner_algorithm = vec![0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
+    });
+    assert_eq!(
+        Crl::from_der(&der).err(),
+        Some(Error::SignatureAlgorithmMismatch)
+    );
+}
+
+// ---- real CRLs ----
+
+#[test]
+fn intel_sgx_crls_parse_and_verify_with_their_issuers() {
+    let chain = pem("tdx/go-tdx-guest/pck_crl_issuer_chain.pem");
+    let (platform_ca, root) = (&chain[0], &chain[1]);
+    assert_eq!(
+        platform_ca.subject().common_name(),
+        Some("Intel SGX PCK Platform CA")
+    );
+    assert_eq!(root.subject().common_name(), Some("Intel SGX Root CA"));
+
+    let pck_crl = Crl::from_der(&read("tdx/go-tdx-guest/pckcrl")).unwrap();
+    assert_eq!(pck_crl.issuer(), platform_ca.subject());
+    assert_eq!(
+        pck_crl.signature_scheme().unwrap(),
+        SignatureScheme::EcdsaDer(HashAlg::Sha256)
+    );
+    pck_crl
+        .verify_signed_by(&platform_ca.public_key().unwrap())
+        .unwrap();
+    assert_eq!(pck_crl.this_update(), at("2023-06-08T07:27:52Z"));
+    assert_eq!(pck_crl.next_update(), Some(at("2023-07-08T07:27:52Z")));
+    let serials: Vec<String> = pck_crl.revoked_serials().map(hex::encode).collect();
+    assert_eq!(serials.len(), 44);
+    // Serials as encoded: a leading 00 where the high bit is set.
+    assert_eq!(
+        serials[..2],
+        [
+            "6fc34e5023e728923435d61aa4b83c618166ad35",
+            "00efae6e9715fca13b87e333e8261ed6d990a926ad"
+        ]
+    );
+
+    let root_crl = Crl::from_der(&read("tdx/go-tdx-guest/rootcrl.der")).unwrap();
+    assert_eq!(root_crl.issuer(), root.subject());
+    root_crl
+        .verify_signed_by(&root.public_key().unwrap())
+        .unwrap();
+    assert_eq!(root_crl.this_update(), at("2023-04-03T10:22:51Z"));
+    assert_eq!(root_crl.next_update(), Some(at("2024-04-02T10:22:51Z")));
+    assert_eq!(root_crl.revoked_serials().len(), 0);
+    // The root's CRL is not signed by the platform CA.
+    assert_eq!(
+        root_crl.verify_signed_by(&platform_ca.public_key().unwrap()),
+        Err(Error::CrlSignatureInvalid {
+            issuer: root_crl.issuer().to_string()
+        })
     );
 }
