@@ -8,6 +8,9 @@ packages=(
     libtss2-dev pkg-config         # tpm2-tss, for the agent's tss-esapi
     protobuf-compiler              # protoc, for the gRPC definitions
     hyperfine                      # benchmark comparisons against peer tools
+    softhsm2                       # a PKCS#11 token for the CA-key-in-HSM tests (plinth-ca)
+    openssl                        # the openssl binary: independent X.509-SVID verification in tests
+    pesign                         # independent Authenticode digests for `plinth measure` tests
 )
 
 missing=()

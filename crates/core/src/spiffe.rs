@@ -211,6 +211,21 @@ mod tests {
             ("spiffe://example.org/a/./b", "'.' and '..'"),
             ("spiffe://example.org/a/../b", "'.' and '..'"),
             ("spiffe://example.org/a%20b", "path segments may hold only"),
+            // The scheme needs its "//" authority marker.
+            ("spiffe:example.org/x", "scheme must be spiffe://"),
+            ("spiffe:/example.org/x", "scheme must be spiffe://"),
+            // Only ASCII letters, digits, '.', '-' and '_' (no whitespace, no non-ASCII).
+            ("spiffe://ex ample.org/x", "trust domain may hold only"),
+            ("spiffe://exämple.org/x", "trust domain may hold only"),
+            (
+                "spiffe://example.org/caf\u{e9}",
+                "path segments may hold only",
+            ),
+            ("spiffe://example.org/a b", "path segments may hold only"),
+            ("spiffe://example.org/a+b", "path segments may hold only"),
+            // Uppercase is allowed in the path, never in the trust domain.
+            ("spiffe://EXAMPLE.org/x", "trust domain may hold only"),
+            ("spiffe://", "trust domain is empty"),
         ] {
             match SpiffeId::parse(bad) {
                 Err(Error::SpiffeId(msg)) => assert!(msg.contains(why), "{bad}: {msg}"),

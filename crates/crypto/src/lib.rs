@@ -9,19 +9,23 @@
 //! - [`digest`], [`Hasher`] and [`hmac`] over [`HashAlg`];
 //! - [`PublicKey`]: RSA and ECDSA public keys held as SubjectPublicKeyInfo DER, with
 //!   [`PublicKey::verify`] for every [`SignatureScheme`] plinth accepts;
-//! - [`rsa_oaep_encrypt`], [`ecdh_p256`] and [`aes_cfb_encrypt`] for TPM credential
+//! - [`rsa_oaep_encrypt`], [`ecdh_ephemeral`] and [`aes_cfb_encrypt`] for TPM credential
 //!   activation;
 //! - [`SystemRandom`], the [`SecureRandom`] every caller is handed;
 //! - [`verify_slices_equal`], the constant-time comparison.
 
+mod canonical;
 mod cipher;
 mod hash;
 mod key;
+mod signing;
 
-pub use cipher::{EcdhOutput, aes_cfb_encrypt, ecdh_p256, rsa_oaep_encrypt};
+pub use canonical::canonical_spki;
+pub use cipher::{EcdhOutput, aes_cfb_encrypt, ecdh_ephemeral, rsa_oaep_encrypt};
 pub use hash::{Hasher, digest, hmac};
 pub use key::{Curve, KeyKind, PublicKey, SignatureScheme, ecdsa_der_from_scalars};
 pub use plinth_core::{HashAlg, RandomError, SecureRandom};
+pub use signing::EcdsaSigningKey;
 
 /// Why a cryptographic operation failed. Deliberately coarse: a failed signature check says
 /// nothing about why, so it cannot become an oracle.

@@ -6,30 +6,29 @@
 //! `plinth-crypto`.
 //!
 //! ```text
-//!  TPMT_PUBLIC ──► Public ──name()──────────────────────────────┐
-//!                    │                                          │
-//!  EK public ──► make_credential(ek, ak.name) ─► challenge ──► TPM ─► secret
-//!                    │        PendingActivation::verify(secret) ─► ActivatedAk
-//!  TPMS_ATTEST + TPMT_SIGNATURE ─► verify_quote(ak, …, nonce, pcrs) ─► VerifiedQuote
-//!  TPMS_ATTEST + TPMT_SIGNATURE ─► verify_certify(ak, …, key) ──────► CertifiedKey (SPKI)
+//!  EK certificate ─► verify_ek_certificate(cert, roots, now) ──────────► VerifiedEk
+//!  EK public + AK public ─► make_credential(ek, ak, rng) ─► challenge ─► TPM ─► secret
+//!                   PendingActivation::verify(secret) ─────────────────► ActivatedAk
+//!  TPMS_ATTEST + TPMT_SIGNATURE ─► verify_quote(ak, …, nonce, pcrs) ──► VerifiedQuote
+//!  event log + VerifiedQuote ─► verify_event_log(log, quote) ─────────► VerifiedEventLog
+//!                                                           .boot_state() ─► BootState
+//!  TPMS_ATTEST + TPMT_SIGNATURE ─► verify_certify(ak, …, key, nonce) ─► CertifiedKey (SPKI)
 //! ```
 //!
 //! The parsers are written here rather than taken from a marshalling crate: every
-//! structure is read through one bounds-checked cursor ([`codec`]) that rejects trailing
-//! bytes and over-budget sizes with a typed error naming the structure, and the verifier
-//! keeps the exact received bytes that signatures and names are computed over.
-//! (tpm2-protocol was considered; its API changed in every minor release of 2025.)
-
-mod codec;
-mod error;
-
-pub use error::Error;
+//! structure is read through one bounds-checked cursor (the private `codec` module) that
+//! rejects trailing bytes and over-budget sizes with a typed error naming the structure,
+//! and the verifier keeps the exact received bytes that signatures and names are computed
+//! over. (tpm2-protocol was considered; its API changed in every minor release of 2025.)
 
 mod alg;
 mod attest;
 mod certify;
+mod codec;
 mod credential;
 mod ek;
+mod error;
+pub mod eventlog;
 mod public;
 mod quote;
 mod signature;
@@ -42,7 +41,6 @@ pub use ek::{
     verify_ek_certificate,
 };
 pub use public::{KeyParameters, ObjectAttributes, Public, Scheme, Symmetric};
+pub use error::Error;
 pub use quote::{PcrValues, VerifiedQuote, verify_quote};
-
-pub mod eventlog;
 pub use eventlog::{BootState, EventLog, ReplayedPcrs, VerifiedEventLog, verify_event_log};

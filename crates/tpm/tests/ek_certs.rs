@@ -474,7 +474,7 @@ fn rejects_unparsable_root_with_tpm_ca_certificate() {
 #[test]
 fn rejects_root_offered_as_ek_with_not_an_end_entity_certificate() {
     let root = read("ek-certs/nuvoton/nuvoton_tpm_root_ca_2110.der");
-    let trusting_it = roots(&[root.clone()], &[]);
+    let trusting_it = roots(std::slice::from_ref(&root), &[]);
     assert!(matches!(
         verify_ek_certificate(&root, &trusting_it, today()),
         Err(Error::NotAnEndEntityCertificate)
