@@ -82,10 +82,10 @@ impl Crl {
         if now.as_secs() < this_update.as_secs() {
             return Err(Error::CrlNotYetValid { this_update, now });
         }
-        if let Some(next_update) = self.next_update() {
-            if now.as_secs() > next_update.as_secs() {
-                return Err(Error::CrlExpired { next_update, now });
-            }
+        if let Some(next_update) = self.next_update()
+            && now.as_secs() > next_update.as_secs()
+        {
+            return Err(Error::CrlExpired { next_update, now });
         }
         Ok(())
     }

@@ -234,14 +234,14 @@ fn verify_parsed(
         });
     }
     let product = endorsement.product;
-    if let Some(found) = report.cpuid_product() {
-        if found != product {
-            return Err(Error::ProductMismatch {
-                expected: product,
-                found,
-                source_name: "report CPUID",
-            });
-        }
+    if let Some(found) = report.cpuid_product()
+        && found != product
+    {
+        return Err(Error::ProductMismatch {
+            expected: product,
+            found,
+            source_name: "report CPUID",
+        });
     }
 
     // Is this the certificate for this chip at this TCB? (Cheap, and a more useful error

@@ -40,7 +40,7 @@ pub use ek::{
     AllowListedEk, EkAllowList, EkRoots, VerifiedAkCertificate, VerifiedEk, verify_ak_certificate,
     verify_ek_certificate,
 };
-pub use public::{KeyParameters, ObjectAttributes, Public, Scheme, Symmetric};
 pub use error::Error;
-pub use quote::{PcrValues, VerifiedQuote, verify_quote};
 pub use eventlog::{BootState, EventLog, ReplayedPcrs, VerifiedEventLog, verify_event_log};
+pub use public::{KeyParameters, ObjectAttributes, Public, Scheme, Symmetric};
+pub use quote::{PcrValues, VerifiedQuote, verify_quote};

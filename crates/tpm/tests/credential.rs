@@ -55,9 +55,15 @@ fn fresh_secret_and_seed_each_time() {
 fn rejects_wrong_secret_with_activation_secret_mismatch() {
     let ek = public("ek-certs/intel-ptt/ek_rsa.tpm2b_public.bin");
     let (_challenge, pending) = make_credential(&ek, &gce_ak(), &SystemRandom).unwrap();
-    assert_eq!(pending.verify(&[0; 32]).unwrap_err(), Error::ActivationSecretMismatch);
+    assert_eq!(
+        pending.verify(&[0; 32]).unwrap_err(),
+        Error::ActivationSecretMismatch
+    );
     let (_challenge, pending) = make_credential(&ek, &gce_ak(), &SystemRandom).unwrap();
-    assert_eq!(pending.verify(&[]).unwrap_err(), Error::ActivationSecretMismatch);
+    assert_eq!(
+        pending.verify(&[]).unwrap_err(),
+        Error::ActivationSecretMismatch
+    );
 }
 
 #[test]
@@ -88,6 +94,9 @@ fn pending_activation_debug_shows_no_secret() {
     let (_challenge, pending) = make_credential(&ek, &ak, &SystemRandom).unwrap();
     assert_eq!(
         format!("{pending:?}"),
-        format!("PendingActivation {{ ak: {:?}, .. }}", hex::encode(ak.name()))
+        format!(
+            "PendingActivation {{ ak: {:?}, .. }}",
+            hex::encode(ak.name())
+        )
     );
 }

@@ -42,10 +42,10 @@ pub(crate) fn signature_scheme(algorithm_identifier: &[u8]) -> Result<SignatureS
     };
     let rsa_pkcs1 = |hash| -> Result<SignatureScheme, Error> {
         // RFC 4055 section 5: parameters MUST be NULL; absent is tolerated as in practice.
-        if let Some(params) = inner_params(seq.value)? {
-            if params.tag != TAG_NULL || !params.value.is_empty() {
-                return Err(unsupported());
-            }
+        if let Some(params) = inner_params(seq.value)?
+            && (params.tag != TAG_NULL || !params.value.is_empty())
+        {
+            return Err(unsupported());
         }
         Ok(SignatureScheme::RsaPkcs1(hash))
     };
@@ -127,10 +127,10 @@ fn pss_params(params: der::Tlv<'_>) -> Result<HashAlg, Error> {
         ));
     }
     // trailerField [3] DEFAULT 1: only 1 is defined.
-    if let Some(trailer) = reader.read_optional(PSS_TRAILER, "PSS trailerField")? {
-        if small_integer(explicit_inner(trailer.value, "PSS trailerField")?)? != 1 {
-            return Err(Error::UnsupportedPssParameters("trailer field is not 1"));
-        }
+    if let Some(trailer) = reader.read_optional(PSS_TRAILER, "PSS trailerField")?
+        && small_integer(explicit_inner(trailer.value, "PSS trailerField")?)? != 1
+    {
+        return Err(Error::UnsupportedPssParameters("trailer field is not 1"));
     }
     reader.finish("RSASSA-PSS-params")?;
     Ok(hash)
@@ -161,12 +161,12 @@ fn hash_algorithm(tlv: der::Tlv<'_>) -> Result<HashAlg, Error> {
             ));
         }
     };
-    if let Some(params) = inner_params(tlv.value)? {
-        if params.tag != TAG_NULL || !params.value.is_empty() {
-            return Err(Error::UnsupportedPssParameters(
-                "hash parameters are not NULL",
-            ));
-        }
+    if let Some(params) = inner_params(tlv.value)?
+        && (params.tag != TAG_NULL || !params.value.is_empty())
+    {
+        return Err(Error::UnsupportedPssParameters(
+            "hash parameters are not NULL",
+        ));
     }
     Ok(hash)
 }

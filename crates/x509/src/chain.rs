@@ -279,14 +279,14 @@ impl<'a> Builder<'a> {
         self.options.check_extensions(issuer)?;
         match issuer.basic_constraints() {
             Some(bc) if bc.ca() => {
-                if let Some(path_len) = bc.path_len() {
-                    if usize::try_from(path_len).is_ok_and(|allowed| below > allowed) {
-                        return Err(Error::PathLenExceeded {
-                            subject: subject(),
-                            path_len,
-                            below,
-                        });
-                    }
+                if let Some(path_len) = bc.path_len()
+                    && usize::try_from(path_len).is_ok_and(|allowed| below > allowed)
+                {
+                    return Err(Error::PathLenExceeded {
+                        subject: subject(),
+                        path_len,
+                        below,
+                    });
                 }
             }
             _ => return Err(Error::IssuerNotCa { subject: subject() }),

@@ -163,7 +163,7 @@ pub mod guids {
 /// Decodes UTF-16LE code units, stopping at the first NUL. `None` for unpaired surrogates
 /// or an odd length.
 pub(crate) fn utf16_to_string(bytes: &[u8]) -> Option<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units = bytes

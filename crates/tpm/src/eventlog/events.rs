@@ -441,10 +441,10 @@ fn decode_no_action(data: &[u8]) -> Option<EventData> {
             _ => None,
         };
     }
-    if signature.starts_with(SP800_155) {
-        if let Some(manifest) = decode_reference_manifest(signature, rest) {
-            return Some(EventData::ReferenceManifest(Box::new(manifest)));
-        }
+    if signature.starts_with(SP800_155)
+        && let Some(manifest) = decode_reference_manifest(signature, rest)
+    {
+        return Some(EventData::ReferenceManifest(Box::new(manifest)));
     }
     Some(EventData::NoAction {
         signature: ascii_until_nul(signature),
@@ -518,10 +518,8 @@ fn decode_text(data: &[u8]) -> Option<EventData> {
         && even
             .chunks_exact(2)
             .all(|pair| pair.get(1) == Some(&0) || pair.first() == Some(&0));
-    if looks_utf16 {
-        if let Some(text) = utf16_to_string(even) {
-            return printable(&text).then_some(EventData::Text { text, utf16: true });
-        }
+    if looks_utf16 && let Some(text) = utf16_to_string(even) {
+        return printable(&text).then_some(EventData::Text { text, utf16: true });
     }
     let trimmed = data.strip_suffix(&[0]).unwrap_or(data);
     let text = std::str::from_utf8(trimmed).ok()?;
@@ -614,7 +612,7 @@ fn decode_variable_value(
             [flag],
         )
         | (guids::SHIM_LOCK, "MokSBState" | "MokListTrusted", [flag]) => VariableValue::Flag(*flag),
-        (guids::EFI_GLOBAL_VARIABLE, "BootOrder", _) if data.len() % 2 == 0 => {
+        (guids::EFI_GLOBAL_VARIABLE, "BootOrder", _) if data.len().is_multiple_of(2) => {
             VariableValue::BootOrder(
                 data.chunks_exact(2)
                     .filter_map(|pair| Some(u16::from_le_bytes([*pair.first()?, *pair.get(1)?])))
