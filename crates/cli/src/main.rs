@@ -3,16 +3,28 @@
 //! Every verifying subcommand exits 0 only when verification succeeds; on failure it
 //! prints the specific reason (as JSON with `--json`) and exits 1. Usage errors exit 2.
 
+mod ca;
+mod clock;
 mod input;
+mod measure;
+mod nitro;
 mod output;
+mod policy;
+mod snp;
 mod tpm;
+mod tpm_ek;
+mod tpm_eventlog;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "plinth", version, about = "Hardware-rooted attestation: verify TPM evidence")]
+#[command(
+    name = "plinth",
+    version,
+    about = "Hardware-rooted attestation: verify TPM, Nitro and SEV-SNP evidence"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,11 +35,39 @@ enum Command {
     /// TPM 2.0 evidence: quotes, EK certificates.
     #[command(subcommand)]
     Tpm(tpm::TpmCommand),
+    /// AWS Nitro Enclaves attestation documents.
+    #[command(subcommand)]
+    Nitro(nitro::NitroCommand),
+    /// AMD SEV-SNP attestation reports.
+    #[command(subcommand)]
+    Snp(snp::SnpCommand),
+    /// The SPIFFE CA: create, show, rotate (prepare, activate, retire).
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// Mint SVIDs from the CA (X.509 for a public key, JWT).
+    #[command(subcommand)]
+    Svid(ca::SvidCommand),
+    /// The CA's trust bundle (PEM, or the SPIFFE JWKS).
+    #[command(subcommand)]
+    Bundle(ca::BundleCommand),
+    /// Appraisal policies: lint files, dry-run evidence against one.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Reference values from artifacts: Authenticode digests, SEV-SNP launch measurements.
+    #[command(subcommand)]
+    Measure(measure::MeasureCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Tpm(command) => tpm::run(command),
+        Command::Nitro(command) => nitro::run(command),
+        Command::Snp(command) => snp::run(command),
+        Command::Ca(command) => ca::run_ca(command),
+        Command::Svid(command) => ca::run_svid(command),
+        Command::Bundle(command) => ca::run_bundle(command),
+        Command::Policy(command) => policy::run(command),
+        Command::Measure(command) => measure::run(command),
     }
 }
