@@ -37,10 +37,11 @@ pub(crate) fn decode_evidence(bytes: Vec<u8>) -> Vec<u8> {
     if compact.is_empty() {
         return bytes;
     }
-    if compact.len() % 2 == 0 && compact.bytes().all(|b| b.is_ascii_hexdigit()) {
-        if let Ok(decoded) = hex::decode(&compact) {
-            return decoded;
-        }
+    if compact.len().is_multiple_of(2)
+        && compact.bytes().all(|b| b.is_ascii_hexdigit())
+        && let Ok(decoded) = hex::decode(&compact)
+    {
+        return decoded;
     }
     let engines = [
         base64::engine::general_purpose::STANDARD,
@@ -61,10 +62,10 @@ fn pem_blocks(text: &str) -> Vec<Vec<u8>> {
         if line.starts_with("-----BEGIN ") {
             body = Some(String::new());
         } else if line.starts_with("-----END ") {
-            if let Some(b64) = body.take() {
-                if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b64) {
-                    blocks.push(der);
-                }
+            if let Some(b64) = body.take()
+                && let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b64)
+            {
+                blocks.push(der);
             }
         } else if let Some(b64) = body.as_mut() {
             b64.push_str(line);
