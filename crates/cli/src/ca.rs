@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::verification_time;
 use crate::input::read_evidence;
+use crate::output::{out, out_raw};
 
 /// The environment variable holding the PKCS#11 user PIN.
 const PIN_VARIABLE: &str = "PLINTH_PKCS11_PIN";
@@ -267,9 +268,9 @@ pub(crate) fn run_bundle(command: BundleCommand) -> ExitCode {
         BundleCommand::Show(args) => open(&args.dir).map(|store| {
             let bundle = store.ca().bundle();
             if args.jwks {
-                println!("{}", bundle.to_spiffe_jwks());
+                out!("{}", bundle.to_spiffe_jwks());
             } else {
-                print!("{}", bundle.x509_pem());
+                out_raw!("{}", bundle.x509_pem());
             }
         }),
     })
@@ -313,7 +314,7 @@ fn prepare(args: &PrepareArgs) -> Result<()> {
     let mut store = open(&args.dir)?;
     let id = store.prepare(args.upstream.files().as_ref(), now()?, &SystemRandom)?;
     let hint = store.ca().config().refresh_hint;
-    println!(
+    out!(
         "authority {id} prepared and published in the bundle; activate it after {}s",
         hint.as_secs()
     );
@@ -327,7 +328,7 @@ fn activate(args: &RotateArgs) -> Result<()> {
         None => pick(&store, AuthorityState::Prepared).context("no authority is prepared")?,
     };
     store.activate(id, now()?)?;
-    println!("authority {id} is active");
+    out!("authority {id} is active");
     Ok(())
 }
 
@@ -338,7 +339,7 @@ fn retire(args: &RotateArgs) -> Result<()> {
         None => pick(&store, AuthorityState::Superseded).context("no authority is superseded")?,
     };
     store.retire(id, now()?)?;
-    println!("authority {id} retired: removed from the bundle, keys destroyed");
+    out!("authority {id} retired: removed from the bundle, keys destroyed");
     Ok(())
 }
 
@@ -361,7 +362,7 @@ fn mint(args: &MintArgs) -> Result<()> {
     match &args.out {
         Some(path) => std::fs::write(path, svid.chain_pem())
             .with_context(|| format!("writing {}", path.display()))?,
-        None => print!("{}", svid.chain_pem()),
+        None => out_raw!("{}", svid.chain_pem()),
     }
     Ok(())
 }
@@ -371,7 +372,7 @@ fn jwt(args: &JwtArgs) -> Result<()> {
     let svid = store
         .ca()
         .mint_jwt_svid(&args.spiffe_id, &args.audience, args.ttl, now()?)?;
-    println!("{}", svid.token());
+    out!("{}", svid.token());
     Ok(())
 }
 
@@ -423,15 +424,15 @@ fn print_show(store: &CaDir, as_json: bool) {
             "refresh_hint_secs": config.refresh_hint.as_secs(),
             "authorities": ca.authorities().iter().map(authority_json).collect::<Vec<_>>(),
         });
-        println!("{value:#}");
+        out!("{value:#}");
         return;
     }
-    println!(
+    out!(
         "CA for spiffe://{} in {}",
         ca.trust_domain(),
         store.path().display()
     );
-    println!(
+    out!(
         "  keys: {} ({}), {}{}",
         store.algorithm().name(),
         backend_name,
@@ -446,7 +447,7 @@ fn print_show(store: &CaDir, as_json: bool) {
             ""
         }
     );
-    println!(
+    out!(
         "  SVID lifetimes: X.509 {}s, JWT {}s, at most {}s; bundle refresh hint {}s, sequence {}",
         config.x509_svid_ttl.as_secs(),
         config.jwt_svid_ttl.as_secs(),
@@ -459,7 +460,7 @@ fn print_show(store: &CaDir, as_json: bool) {
             .trust_anchor()
             .map(|c| hex_prefix(c.fingerprint().as_bytes()))
             .unwrap_or_default();
-        println!(
+        out!(
             "  authority {} {:<10} valid {} .. {}  anchor sha256:{}  jwt kid {}",
             authority.id(),
             authority.state(),

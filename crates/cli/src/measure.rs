@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::output::out;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use plinth_core::{Digest, HashAlg};
@@ -75,10 +76,10 @@ pub(crate) fn run(command: MeasureCommand) -> ExitCode {
                             })
                         })
                         .collect();
-                    println!("{:#}", json!({ "files": files }));
+                    out!("{:#}", json!({ "files": files }));
                 } else {
                     for (file, digest) in &measured {
-                        println!("{}  {}", digest.to_hex(), file.display());
+                        out!("{}  {}", digest.to_hex(), file.display());
                     }
                 }
                 ExitCode::SUCCESS

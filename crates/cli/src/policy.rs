@@ -24,6 +24,7 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::verification_time;
 use crate::input::{read_evidence, read_pem_blocks};
+use crate::output::out;
 
 /// Policy subcommands.
 #[derive(Subcommand)]
@@ -192,7 +193,7 @@ fn lint(args: &LintArgs) -> ExitCode {
         match read_policy(&file) {
             Ok(policy) => {
                 if !args.json {
-                    println!(
+                    out!(
                         "ok    {} ({} policy {}, sha256:{})",
                         file.display(),
                         policy.platform().name(),
@@ -211,7 +212,7 @@ fn lint(args: &LintArgs) -> ExitCode {
             Err(error) => {
                 ok = false;
                 if !args.json {
-                    println!("error {error:#}");
+                    out!("error {error:#}");
                 }
                 results.push(json!({
                     "file": file.display().to_string(),
@@ -222,7 +223,7 @@ fn lint(args: &LintArgs) -> ExitCode {
         }
     }
     if args.json {
-        println!("{:#}", json!({ "ok": ok, "files": results }));
+        out!("{:#}", json!({ "ok": ok, "files": results }));
     }
     if ok {
         ExitCode::SUCCESS
@@ -389,58 +390,58 @@ fn print_appraisal(args: &CheckArgs, appraisal: &Appraisal, ear: Option<&str>) -
         if let (Some(ear), Some(object)) = (ear, value.as_object_mut()) {
             let _none = object.insert("ear".to_owned(), json!(ear));
         }
-        println!("{value:#}");
+        out!("{value:#}");
     } else {
-        println!(
+        out!(
             "policy {} (sha256:{}) from {}",
             appraisal.policy_name(),
             appraisal.policy_hash().to_hex(),
             args.policy.display()
         );
-        println!(
+        out!(
             "platform {}, appraised at {}",
             appraisal.platform().name(),
             appraisal.appraised_at()
         );
         if args.ek_cert.is_some() {
-            println!(
+            out!(
                 "note: the EK-to-AK link (credential activation) is taken as given in this dry run"
             );
         }
-        println!();
+        out!();
         for rule in appraisal.rules() {
             let tag = match rule.outcome() {
                 Outcome::Pass => "PASS",
                 Outcome::Warn => "WARN",
                 _ => "FAIL",
             };
-            println!("{tag}  {}  [{}]", rule.rule(), rule.component().name());
-            println!("      observed: {}", rule.observed());
-            println!("      expected: {}", rule.expected());
+            out!("{tag}  {}  [{}]", rule.rule(), rule.component().name());
+            out!("      observed: {}", rule.observed());
+            out!("      expected: {}", rule.expected());
         }
-        println!();
+        out!();
         let vector: Vec<String> = appraisal
             .trust_vector()
             .claims()
             .map(|(c, v)| format!("{}={v}", c.name()))
             .collect();
-        println!("trust vector: {}", vector.join(" "));
-        println!("verdict: {}", appraisal.verdict());
+        out!("trust vector: {}", vector.join(" "));
+        out!("verdict: {}", appraisal.verdict());
         match appraisal.identity() {
             Some(id) => {
-                println!(
+                out!(
                     "identity: {} (SVID TTL {} s)",
                     id.spiffe_id(),
                     id.svid_ttl_seconds()
                 );
                 for selector in id.selectors() {
-                    println!("selector: {selector}");
+                    out!("selector: {selector}");
                 }
             }
-            None => println!("identity: none (the verdict does not pass)"),
+            None => out!("identity: none (the verdict does not pass)"),
         }
         if let Some(ear) = ear {
-            println!("ear: {ear}");
+            out!("ear: {ear}");
         }
     }
     if appraisal.verdict().passes() {
