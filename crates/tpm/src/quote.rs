@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use plinth_core::{Digest, HashAlg};
+use plinth_core::{Claims, Digest, HashAlg, Measurement, Platform};
 use plinth_crypto::{Hasher, verify_slices_equal};
 
 use crate::Error;
@@ -97,6 +97,28 @@ impl VerifiedQuote {
     /// The qualifying data the quote commits to (the challenge).
     pub fn qualifying_data(&self) -> &[u8] {
         &self.qualifying_data
+    }
+
+    /// The normalized claims: every quoted PCR as a measurement named `<bank>:pcr<index>`
+    /// and the qualifying data as nonce. A quote alone names no hardware and binds no key:
+    /// those come from the EK or AK certificate and from TPM2_Certify ([`crate::CertifiedKey`]).
+    pub fn claims(&self) -> Claims {
+        Claims {
+            platform: Platform::Tpm,
+            hardware_id: None,
+            measurements: self
+                .pcrs
+                .iter()
+                .map(|(bank, index, value)| Measurement {
+                    name: format!("{bank}:pcr{index}"),
+                    value: value.clone(),
+                })
+                .collect(),
+            bound_key: None,
+            nonce: Some(self.qualifying_data.clone()),
+            debug: false,
+            produced_at: None,
+        }
     }
 }
 

@@ -81,6 +81,22 @@ fn gce_quote_clock_info_is_exposed() {
 }
 
 #[test]
+fn gce_quote_claims_carry_the_quoted_pcrs_only() {
+    let q = gce_quote("sha384");
+    let verified = verify_quote(&q.ak, &q.attest, &q.signature, &NONCE, &gce_pcrs()).unwrap();
+    let claims = verified.claims();
+    assert_eq!(claims.platform, plinth_core::Platform::Tpm);
+    assert_eq!(claims.nonce.as_deref(), Some(&NONCE[..]));
+    assert_eq!(claims.measurements.len(), 24);
+    assert_eq!(claims.measurements[7].name, "sha384:pcr7");
+    assert_eq!(
+        Some(&claims.measurements[7].value),
+        gce_pcrs().get(HashAlg::Sha384, 7)
+    );
+    assert!(claims.bound_key.is_none() && claims.hardware_id.is_none());
+}
+
+#[test]
 fn rejects_wrong_nonce_with_qualifying_data_mismatch() {
     let q = gce_quote("sha256");
     for nonce in [&[0x90, 0x08][..], &[0x90], &[0x90, 0x09, 0x00], &[]] {
