@@ -20,7 +20,7 @@ use plinth_policy::ear::{EarAlgorithm, EarSigner, VerifiedEar, VerifierId, issue
 use plinth_policy::{Appraisal, Evidence, Outcome, Policy, TpmEvidence, TpmIdentity};
 use plinth_snp::{AmdRoots, Collateral};
 use plinth_tpm::{EkRoots, Public};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::clock::verification_time;
 use crate::input::{read_evidence, read_pem_blocks};
@@ -345,22 +345,14 @@ fn check_tpm(args: &CheckArgs, policy: &Policy, now: UnixTime) -> Result<Apprais
 }
 
 fn appraisal_json(args: &CheckArgs, appraisal: &Appraisal) -> Value {
-    let vector: Map<String, Value> = appraisal
-        .trust_vector()
-        .claims()
-        .map(|(c, v)| (c.name().to_owned(), json!(v)))
-        .collect();
+    let vector = appraisal.trust_vector().to_json();
     let rules: Vec<Value> = appraisal
         .rules()
         .iter()
         .map(|r| {
-            json!({
-                "rule": r.rule(),
-                "component": r.component().name(),
-                "outcome": r.outcome().name(),
-                "observed": r.observed(),
-                "expected": r.expected(),
-            })
+            let mut rule = r.to_json();
+            let _previous = rule.insert("component".into(), json!(r.component().name()));
+            Value::Object(rule)
         })
         .collect();
     json!({

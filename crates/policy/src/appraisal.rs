@@ -190,6 +190,13 @@ impl TrustVector {
             .filter(|(_, v)| *v != tier::NONE)
     }
 
+    /// The claims as a JSON object keyed by component name, as the EAR and the CLI print it.
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.claims()
+            .map(|(c, v)| (c.name().to_owned(), serde_json::json!(v)))
+            .collect()
+    }
+
     /// Raises a component to at least `value` (worse wins).
     pub(crate) fn raise(&mut self, component: Component, value: i8) {
         if let Some(slot) = self.0.get_mut(component.index()) {
@@ -229,6 +236,19 @@ impl RuleResult {
     /// What the policy asked for.
     pub fn expected(&self) -> &str {
         &self.expected
+    }
+    /// Rule, outcome, observed and expected as a JSON object (the EAR's `plinth.rules` entry).
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut object = serde_json::Map::new();
+        for (key, value) in [
+            ("rule", &self.rule),
+            ("outcome", &self.outcome.name().to_owned()),
+            ("observed", &self.observed),
+            ("expected", &self.expected),
+        ] {
+            let _previous = object.insert(key.to_owned(), serde_json::json!(value));
+        }
+        object
     }
 }
 

@@ -109,22 +109,11 @@ pub fn ear_claims(
     nonce: Option<&[u8]>,
     verifier: &VerifierId,
 ) -> Value {
-    let vector: Map<String, Value> = appraisal
-        .trust_vector()
-        .claims()
-        .map(|(c, v)| (c.name().to_owned(), json!(v)))
-        .collect();
+    let vector = appraisal.trust_vector().to_json();
     let rules: Vec<Value> = appraisal
         .rules()
         .iter()
-        .map(|r| {
-            json!({
-                "rule": r.rule(),
-                "outcome": r.outcome().name(),
-                "observed": r.observed(),
-                "expected": r.expected(),
-            })
-        })
+        .map(|r| Value::Object(r.to_json()))
         .collect();
     let mut submod = Map::new();
     let mut put = |k: &str, v: Value| {
