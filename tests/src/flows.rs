@@ -132,7 +132,15 @@ impl Swtpm {
     /// # Errors
     /// [`HarnessError::ToolFailed`].
     pub fn persistent_key(&self, handle: u32, label: &str) -> Result<TpmKey, HarnessError> {
-        let context = format!("{handle:#x}");
+        self.key_at(format!("{handle:#x}"), label)
+    }
+
+    /// The key at `context` (a saved context file or a persistent handle), with its public
+    /// area read by `tpm2_readpublic` into `<label>.pub`.
+    ///
+    /// # Errors
+    /// [`HarnessError::ToolFailed`].
+    pub fn key_at(&self, context: String, label: &str) -> Result<TpmKey, HarnessError> {
         let public_path = self.path(&format!("{label}.pub"));
         let _out = self.tool(
             "tpm2_readpublic",
@@ -388,17 +396,7 @@ impl Swtpm {
             "tpm2_createprimary",
             &["-C", "o", "-G", "ecc256", "-c", &context],
         )?;
-        let public_path = self.path(&format!("{label}.pub"));
-        let _out = self.tool(
-            "tpm2_readpublic",
-            &["-c", &context, "-o", &path_arg(&public_path)],
-        )?;
-        let public_tpm2b = self.read(&format!("{label}.pub"))?;
-        Ok(TpmKey {
-            context,
-            public_tpm2b,
-            public_path,
-        })
+        self.key_at(context, label)
     }
 
     /// Creates and loads a child of `parent` (`tpm2_create -G <alg> -a <attributes>`, then

@@ -199,18 +199,7 @@ fn activation_with_p384_ek_shaped_key_accepted() {
             ],
         )
         .unwrap();
-    let public_path = tpm.path("ek384.pub");
-    let _out = tpm
-        .tool(
-            "tpm2_readpublic",
-            &["-c", &context, "-o", &public_path.display().to_string()],
-        )
-        .unwrap();
-    let ek = TpmKey {
-        context,
-        public_tpm2b: tpm.read("ek384.pub").unwrap(),
-        public_path,
-    };
+    let ek = tpm.key_at(context, "ek384").unwrap();
     let rsa_ek = tpm.create_ek(KeyAlg::Rsa, "ek").unwrap();
     let ak = tpm.create_ak(&rsa_ek, KeyAlg::EccP256, "ak").unwrap();
     let ak_public = ak.public().unwrap();
