@@ -320,7 +320,32 @@ impl Policy {
     pub const fn identity(&self) -> &IdentitySpec {
         &self.identity
     }
+
+    /// TPM policies: the PCRs a quote must cover for this policy to be decided, per bank
+    /// (ascending): every PCR a rule names, and when boot rules need the event log, SHA-256
+    /// PCRs 0–9 (firmware, boot applications, Secure Boot state, command line), against
+    /// which the log is replayed. Empty for other platforms.
+    pub fn tpm_pcr_selection(&self) -> BTreeMap<HashAlg, Vec<u8>> {
+        let mut selection: BTreeMap<HashAlg, Vec<u8>> = BTreeMap::new();
+        if let Rules::Tpm(rules) = &self.rules {
+            for (bank, index, _) in &rules.pcrs {
+                selection.entry(*bank).or_default().push(*index);
+            }
+            if rules.has_boot_rules() {
+                selection.entry(HashAlg::Sha256).or_default().extend(0..=BOOT_LOG_LAST_PCR);
+            }
+        }
+        for pcrs in selection.values_mut() {
+            pcrs.sort_unstable();
+            pcrs.dedup();
+        }
+        selection
+    }
 }
+
+/// The last PCR the boot rules read through the event log (PCRs 8 and 9: the command line
+/// and files measured by the boot loader).
+const BOOT_LOG_LAST_PCR: u8 = 9;
 
 struct Cx<'a> {
     source: &'a str,

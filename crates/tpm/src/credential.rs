@@ -56,7 +56,52 @@ impl ActivatedAk {
     }
 }
 
+/// A commitment to a pending activation's secret and AK, which a server can store (in a
+/// database shared by replicas) in place of the secret itself: SHA-256 over a label, the
+/// AK's name and the secret. The secret is 16–64 random bytes, so the commitment reveals
+/// nothing usable, and only the TPM's answer opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivationCommitment([u8; 32]);
+
+impl ActivationCommitment {
+    /// Restores a commitment read back from storage.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes to store.
+    pub const fn to_bytes(self) -> [u8; 32] {
+        self.0
+    }
+
+    fn compute(ak: &Public, secret: &[u8]) -> [u8; 32] {
+        let mut hasher = Hasher::new(HashAlg::Sha256);
+        hasher.update(b"plinth-activation-v1\0");
+        hasher.update(&ak.name());
+        hasher.update(secret);
+        let mut out = [0; 32];
+        out.copy_from_slice(hasher.finish().as_bytes());
+        out
+    }
+
+    /// Checks, in constant time, that `returned_secret` opens this commitment for `ak`:
+    /// the same check as [`PendingActivation::verify`], from stored state.
+    ///
+    /// # Errors
+    /// [`Error::ActivationSecretMismatch`].
+    pub fn verify(&self, ak: &Public, returned_secret: &[u8]) -> Result<ActivatedAk, Error> {
+        verify_slices_equal(&self.0, &Self::compute(ak, returned_secret))
+            .map_err(|_| Error::ActivationSecretMismatch)?;
+        Ok(ActivatedAk { ak: ak.clone() })
+    }
+}
+
 impl PendingActivation {
+    /// The commitment to store when the answer may reach another replica.
+    pub fn commitment(&self) -> ActivationCommitment {
+        ActivationCommitment(ActivationCommitment::compute(&self.ak, &self.secret))
+    }
+
     /// Checks the secret the agent's TPM recovered, in constant time.
     ///
     /// # Errors

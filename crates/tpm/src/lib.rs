@@ -35,7 +35,9 @@ mod signature;
 
 pub use attest::{ClockInfo, PcrSelection};
 pub use certify::{CertifiedKey, VerifiedCreation, verify_certify, verify_creation};
-pub use credential::{ActivatedAk, CredentialChallenge, PendingActivation, make_credential};
+pub use credential::{
+    ActivatedAk, ActivationCommitment, CredentialChallenge, PendingActivation, make_credential,
+};
 pub use ek::{
     AllowListedEk, EkAllowList, EkRoots, VerifiedAkCertificate, VerifiedEk, verify_ak_certificate,
     verify_ek_certificate,

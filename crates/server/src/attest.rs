@@ -1,0 +1,365 @@
+//! The attestation API: challenge, then evidence → verify → appraise → registration →
+//! mint → audit, with every outcome (success or failure) appended to the audit log before
+//! the caller hears of it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use plinth_api::attestation::attestation_server::Attestation;
+use plinth_api::attestation::{AttestationResult, ChallengeResponse, Evidence, Hello, evidence};
+use plinth_core::{SpiffeId, UnixTime};
+use plinth_evidence::{Appraised, MAX_EVIDENCE_LEN, PassedAttestation, PendingChallenge};
+use plinth_policy::ear::{VerifierId, bound_key_thumbprint, issue_ear};
+use prost::Message;
+use serde_json::{Value, json};
+use tonic::{Request, Response, Status};
+
+use crate::app::App;
+use crate::ear::AuthorityEarSigner;
+use crate::error::Error;
+use crate::{db, registry};
+
+/// The attestation service.
+#[derive(Clone)]
+pub(crate) struct AttestationService {
+    pub(crate) app: Arc<App>,
+}
+
+/// The caller's current SVID, when it renews over mutual TLS.
+#[derive(Debug, Clone)]
+pub(crate) struct Renewal {
+    serial: String,
+}
+
+/// Hex of a certificate serial's INTEGER content without leading zero bytes: the same
+/// key whether read from our minted leaf or from a peer's certificate.
+pub(crate) fn serial_key(serial: &[u8]) -> String {
+    let start = serial.iter().position(|&b| b != 0).unwrap_or(serial.len());
+    hex::encode(serial.get(start..).unwrap_or_default())
+}
+
+/// What a successful attestation produced.
+pub(crate) struct Minted {
+    pub(crate) result: AttestationResult,
+    pub(crate) serial: String,
+    pub(crate) thumbprint: String,
+    pub(crate) not_after: UnixTime,
+}
+
+/// How an attestation went, for the audit record.
+struct Outcome {
+    appraised: Option<Appraised>,
+    spiffe_id: Option<SpiffeId>,
+    result: Result<Minted, Error>,
+}
+
+#[tonic::async_trait]
+impl Attestation for AttestationService {
+    async fn challenge(
+        &self,
+        request: Request<Hello>,
+    ) -> Result<Response<ChallengeResponse>, Status> {
+        let app = Arc::clone(&self.app);
+        let hello = request.into_inner();
+        let result = async {
+            if hello.encoded_len() > MAX_EVIDENCE_LEN {
+                return Err(Error::Evidence(plinth_evidence::Error::TooLarge {
+                    field: "hello",
+                    len: hello.encoded_len(),
+                    max: MAX_EVIDENCE_LEN,
+                }));
+            }
+            let now = app.clock.now();
+            let (response, pending) =
+                app.verifier
+                    .challenge(&hello, &app.rng, now, app.config.nonce_ttl())?;
+            db::insert_challenge(&app.store, &pending, now).await?;
+            Ok(response)
+        }
+        .await;
+        app.metrics
+            .nonce(if result.is_ok() { "issued" } else { "refused" });
+        result.map(Response::new).map_err(Status::from)
+    }
+
+    async fn attest(
+        &self,
+        request: Request<Evidence>,
+    ) -> Result<Response<AttestationResult>, Status> {
+        let renewal = renewal_of(&request);
+        let evidence = request.into_inner();
+        let app = Arc::clone(&self.app);
+        let started = Instant::now();
+        let now = app.clock.now();
+        let outcome = attest(&app, &evidence, renewal, now).await;
+        let platform = platform_name(&evidence);
+        let record = db::record(
+            &app,
+            &evidence,
+            outcome.appraised.as_ref(),
+            outcome.spiffe_id.as_ref(),
+            &outcome.result,
+            now,
+        )
+        .await;
+        let verdict = outcome
+            .appraised
+            .as_ref()
+            .map_or("error", |a| a.appraisal().verdict().name());
+        app.metrics.attestation(
+            platform,
+            if outcome.result.is_ok() {
+                verdict
+            } else {
+                "refused"
+            },
+            started.elapsed(),
+        );
+        match (outcome.result, record) {
+            (Ok(mut minted), Ok(seq)) => {
+                minted.result.audit_seq = seq;
+                tracing::info!(
+                    spiffe_id = %minted.result.spiffe_id,
+                    serial = %minted.serial,
+                    key = %minted.thumbprint,
+                    not_after = %minted.not_after,
+                    audit_seq = seq,
+                    "attested"
+                );
+                Ok(Response::new(minted.result))
+            }
+            // The SVID is never returned unless its audit record is committed.
+            (_, Err(error)) => {
+                tracing::error!(%error, "audit record not written");
+                Err(Status::from(error))
+            }
+            (Err(error), Ok(seq)) => {
+                tracing::warn!(platform, code = error.code(), %error, audit_seq = seq, "attestation refused");
+                Err(Status::from(error))
+            }
+        }
+    }
+}
+
+/// The serial of the caller's TLS client certificate, if it presented one (rustls has
+/// already checked it chains to the bundle and is within its validity).
+fn renewal_of<T>(request: &Request<T>) -> Option<Renewal> {
+    let certs = request.peer_certs()?;
+    let leaf = certs.first()?;
+    let cert = plinth_x509::Certificate::from_der(leaf.as_ref()).ok()?;
+    Some(Renewal {
+        serial: serial_key(cert.serial()),
+    })
+}
+
+pub(crate) fn platform_name(evidence: &Evidence) -> &'static str {
+    match evidence.platform {
+        Some(evidence::Platform::Tpm(_)) => "tpm",
+        Some(evidence::Platform::Nitro(_)) => "nitro",
+        Some(evidence::Platform::Snp(_)) => "sev-snp",
+        None => "unknown",
+    }
+}
+
+async fn attest(
+    app: &Arc<App>,
+    evidence: &Evidence,
+    renewal: Option<Renewal>,
+    now: UnixTime,
+) -> Outcome {
+    let mut outcome = Outcome {
+        appraised: None,
+        spiffe_id: None,
+        result: Err(Error::Internal("unfinished".into())),
+    };
+    let pending = match take_challenge(app, evidence, now).await {
+        Ok(pending) => pending,
+        Err(error) => {
+            outcome.result = Err(error);
+            return outcome;
+        }
+    };
+    let verify_started = Instant::now();
+    let appraised = {
+        let app = Arc::clone(app);
+        let evidence = evidence.clone();
+        tokio::task::spawn_blocking(move || app.verifier.verify(&pending, &evidence, now)).await
+    };
+    app.metrics
+        .stage("verify_appraise", verify_started.elapsed());
+    let appraised = match appraised {
+        Ok(Ok(appraised)) => appraised,
+        Ok(Err(error)) => {
+            outcome.result = Err(error.into());
+            return outcome;
+        }
+        Err(join) => {
+            outcome.result = Err(Error::Internal(join.to_string()));
+            return outcome;
+        }
+    };
+    outcome.appraised = Some(appraised.clone());
+    outcome.result = finish(
+        app,
+        appraised,
+        evidence,
+        renewal,
+        now,
+        &mut outcome.spiffe_id,
+    )
+    .await;
+    outcome
+}
+
+/// Consumes the challenge the evidence names: exactly once, across every replica.
+async fn take_challenge(
+    app: &App,
+    evidence: &Evidence,
+    now: UnixTime,
+) -> Result<PendingChallenge, Error> {
+    if evidence.encoded_len() > MAX_EVIDENCE_LEN {
+        return Err(Error::Evidence(plinth_evidence::Error::TooLarge {
+            field: "evidence",
+            len: evidence.encoded_len(),
+            max: MAX_EVIDENCE_LEN,
+        }));
+    }
+    if evidence.platform.is_none() {
+        return Err(Error::Evidence(plinth_evidence::Error::UnknownPlatform));
+    }
+    #[cfg(feature = "test-support")]
+    {
+        let injected = app
+            .injected
+            .lock()
+            .map_err(|_| Error::Internal("injected challenges poisoned".into()))?
+            .remove(&evidence.nonce);
+        if let Some(pending) = injected {
+            app.metrics.nonce("consumed");
+            return Ok(pending);
+        }
+    }
+    let result = db::consume_challenge(&app.store, &evidence.nonce, now).await;
+    app.metrics.nonce(match &result {
+        Ok(_) => "consumed",
+        Err(Error::NonceConsumed) => "replayed",
+        Err(Error::Evidence(plinth_evidence::Error::ChallengeExpired { .. })) => "expired",
+        Err(_) => "unknown",
+    });
+    result
+}
+
+/// After a verified appraisal: ban, registration, renewal identity, mint, EAR.
+async fn finish(
+    app: &Arc<App>,
+    appraised: Appraised,
+    evidence: &Evidence,
+    renewal: Option<Renewal>,
+    now: UnixTime,
+    spiffe_id_out: &mut Option<SpiffeId>,
+) -> Result<Minted, Error> {
+    let identity = appraised.identity()?.clone();
+    let selectors = appraised.selectors();
+    let registration = registry::node_identity(app, &identity, &selectors).await?;
+    *spiffe_id_out = Some(registration.spiffe_id.clone());
+    let spiffe = registration.spiffe_id.to_string();
+    if let Some(ban) = db::find_ban(&app.store, &spiffe, appraised.hardware_id()).await? {
+        return Err(Error::Banned { reason: ban });
+    }
+    if let Some(renewal) = renewal {
+        db::check_renewal(&app.store, &renewal.serial, &spiffe, now).await?;
+    }
+    let passed = appraised.passed()?;
+    let mint_started = Instant::now();
+    let minted = mint(
+        app,
+        &passed,
+        &registration,
+        &selectors,
+        &evidence.nonce,
+        now,
+    )?;
+    app.metrics.stage("mint", mint_started.elapsed());
+    Ok(minted)
+}
+
+fn mint(
+    app: &App,
+    passed: &PassedAttestation,
+    registration: &registry::NodeIdentity,
+    selectors: &[String],
+    nonce: &[u8],
+    now: UnixTime,
+) -> Result<Minted, Error> {
+    let ca = app.ca.ca();
+    let svid = ca.mint_x509_svid(
+        &registration.spiffe_id,
+        passed.key(),
+        Some(Duration::from_secs(registration.ttl_seconds)),
+        now,
+        &app.rng,
+    )?;
+    let leaf = plinth_x509::Certificate::from_der(svid.leaf_der())
+        .map_err(|e| Error::Internal(format!("re-reading the minted leaf: {e}")))?;
+    let serial = serial_key(leaf.serial());
+    let authority = ca.active()?;
+    let verifier = VerifierId {
+        developer: "plinth".to_owned(),
+        build: format!("plinth {}", env!("CARGO_PKG_VERSION")),
+    };
+    let ear = issue_ear(
+        passed.appraised().appraisal(),
+        Some(passed.key()),
+        Some(nonce),
+        &verifier,
+        &AuthorityEarSigner(authority),
+    )
+    .map_err(|e| Error::Internal(format!("signing the EAR: {e}")))?;
+    let bundle = ca.bundle();
+    let mut chain = vec![svid.leaf_der().to_vec()];
+    chain.extend(svid.intermediates_der().iter().cloned());
+    Ok(Minted {
+        result: AttestationResult {
+            spiffe_id: registration.spiffe_id.to_string(),
+            svid_chain: chain,
+            bundle_x509: bundle.x509_authorities().to_vec(),
+            bundle_jwks: bundle.to_spiffe_jwks(),
+            ear,
+            expires_at_ms: i64::try_from(svid.not_after().as_millis()).unwrap_or(i64::MAX),
+            selectors: selectors.to_vec(),
+            audit_seq: 0,
+        },
+        serial,
+        thumbprint: bound_key_thumbprint(passed.key()),
+        not_after: svid.not_after(),
+    })
+}
+
+/// The audit record's view of an outcome: the appraisal (claims, rules, trust vector) and
+/// the result.
+pub(crate) fn claims_json(appraised: Option<&Appraised>) -> Value {
+    let Some(appraised) = appraised else {
+        return json!({});
+    };
+    let appraisal = appraised.appraisal();
+    json!({
+        "platform": appraised.platform().name(),
+        "hardware_id": appraised.hardware_id(),
+        "claims": appraisal.claims(),
+        "trust_vector": appraisal.trust_vector().to_json(),
+        "rules": appraisal.rules().iter().map(|r| Value::Object(r.to_json())).collect::<Vec<_>>(),
+        "selectors": appraised.selectors(),
+        "bound_key": appraised.bound_key().map(bound_key_thumbprint),
+    })
+}
+
+pub(crate) fn result_json(result: &Result<&AttestationResult, &Error>) -> Value {
+    match result {
+        Ok(r) => json!({
+            "spiffe_id": r.spiffe_id,
+            "expires_at_ms": r.expires_at_ms,
+            "ear": r.ear,
+        }),
+        Err(e) => json!({ "error": e.code(), "message": e.to_string() }),
+    }
+}

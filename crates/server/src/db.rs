@@ -1,0 +1,195 @@
+//! The server's use of the datastore: challenges, bans, renewals, audit records.
+
+use plinth_api::attestation::Evidence;
+use plinth_core::{Platform, UnixTime};
+use plinth_evidence::{Appraised, PendingChallenge};
+use plinth_store::{Challenge, NewAuditRecord, NewIssuedSvid, NodeUpsert, Store};
+use prost::Message;
+
+use crate::app::App;
+use crate::attest::{claims_json, platform_name, result_json};
+use crate::error::Error;
+
+pub(crate) async fn insert_challenge(
+    store: &Store,
+    pending: &PendingChallenge,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let nonce: [u8; 32] =
+        pending.nonce.as_slice().try_into().map_err(|_| {
+            Error::Internal("the verifier issued a nonce that is not 32 bytes".into())
+        })?;
+    store
+        .insert_challenge(&Challenge {
+            nonce,
+            platform: pending.platform.name().to_owned(),
+            hello: pending.hello.clone(),
+            activation_commitment: pending.activation_commitment,
+            created_at: now,
+            expires_at: pending.expires_at,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Consumes the challenge a nonce names, exactly once across replicas.
+pub(crate) async fn consume_challenge(
+    store: &Store,
+    nonce: &[u8],
+    now: UnixTime,
+) -> Result<PendingChallenge, Error> {
+    let Ok(key) = <[u8; 32]>::try_from(nonce) else {
+        return Err(Error::NonceUnknown);
+    };
+    let challenge = match store.consume_challenge(&key, now).await {
+        Ok(challenge) => challenge,
+        Err(plinth_store::Error::NonceUnknown) => return Err(Error::NonceUnknown),
+        Err(plinth_store::Error::NonceConsumed) => return Err(Error::NonceConsumed),
+        Err(plinth_store::Error::NonceExpired) => {
+            return Err(Error::Evidence(plinth_evidence::Error::ChallengeExpired {
+                expires_at: now,
+                now,
+            }));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let platform = match challenge.platform.as_str() {
+        "tpm" => Platform::Tpm,
+        "nitro" => Platform::Nitro,
+        "sev-snp" => Platform::SevSnp,
+        other => {
+            return Err(Error::Internal(format!(
+                "stored challenge names platform {other:?}"
+            )));
+        }
+    };
+    Ok(PendingChallenge {
+        nonce: challenge.nonce.to_vec(),
+        platform,
+        hello: challenge.hello,
+        activation_commitment: challenge.activation_commitment,
+        expires_at: challenge.expires_at,
+    })
+}
+
+/// The reason of a ban on this SPIFFE ID or hardware, if any.
+pub(crate) async fn find_ban(
+    store: &Store,
+    spiffe_id: &str,
+    hardware_id: Option<&str>,
+) -> Result<Option<String>, Error> {
+    Ok(store
+        .find_ban(Some(spiffe_id), hardware_id)
+        .await?
+        .map(|ban| ban.reason))
+}
+
+/// A renewal: the caller's current SVID must be one we issued, to this identity, and the
+/// node must not have been evicted since.
+pub(crate) async fn check_renewal(
+    store: &Store,
+    serial: &str,
+    spiffe_id: &str,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let svid = match store.get_svid(serial).await {
+        Ok(svid) => svid,
+        Err(plinth_store::Error::NotFound { .. }) => {
+            return Err(Error::Renewal(
+                "the client certificate was not issued here".into(),
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if svid.not_after <= now {
+        return Err(Error::Renewal(format!(
+            "the client SVID expired at {}",
+            svid.not_after
+        )));
+    }
+    if svid.spiffe_id != spiffe_id {
+        return Err(Error::Renewal(format!(
+            "the client SVID names {}, the evidence yields {spiffe_id}",
+            svid.spiffe_id
+        )));
+    }
+    match store.get_node(spiffe_id).await {
+        Ok(_) => Ok(()),
+        Err(plinth_store::Error::NotFound { .. }) => Err(Error::Renewal(
+            "the node was evicted; attest without a client certificate".into(),
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Appends the audit record of one attestation (with its SVID and node row when it
+/// succeeded), returning its seq.
+pub(crate) async fn record(
+    app: &App,
+    evidence: &Evidence,
+    appraised: Option<&Appraised>,
+    spiffe_id: Option<&plinth_core::SpiffeId>,
+    result: &Result<crate::attest::Minted, Error>,
+    now: UnixTime,
+) -> Result<i64, Error> {
+    let started = std::time::Instant::now();
+    let appraisal = appraised.map(Appraised::appraisal);
+    let policy_hash = appraisal.map(|a| a.policy_hash().to_hex());
+    let policy = policy_hash
+        .as_ref()
+        .and_then(|hash| app.policy_texts.get(hash));
+    let (verdict, error_code, error_message) = match result {
+        Ok(_) => (
+            appraisal.map_or("error", |a| a.verdict().name()).to_owned(),
+            None,
+            None,
+        ),
+        Err(error) => (
+            appraisal.map_or("error", |a| a.verdict().name()).to_owned(),
+            Some(error.code().to_owned()),
+            Some(error.to_string()),
+        ),
+    };
+    let new = NewAuditRecord {
+        recorded_at: now,
+        platform: platform_name(evidence).to_owned(),
+        node_spiffe_id: spiffe_id.map(ToString::to_string),
+        hardware_id: appraised.and_then(|a| a.hardware_id().map(str::to_owned)),
+        policy_name: appraisal.map(|a| a.policy_name().to_owned()),
+        policy_hash: policy.map(|p| p.hash_hex.clone()),
+        verdict,
+        error_code,
+        error_message,
+        claims_json: claims_json(appraised).to_string(),
+        result_json: result_json(&result.as_ref().map(|m| &m.result)).to_string(),
+        svid_serial: result.as_ref().ok().map(|m| m.serial.clone()),
+    };
+    let svid = result.as_ref().ok().map(|m| NewIssuedSvid {
+        serial_hex: m.serial.clone(),
+        spiffe_id: m.result.spiffe_id.clone(),
+        key_thumbprint: m.thumbprint.clone(),
+        not_after: m.not_after,
+    });
+    let node = match (result, appraisal, spiffe_id) {
+        (Ok(_), Some(appraisal), Some(id)) => Some(NodeUpsert {
+            spiffe_id: id.to_string(),
+            hardware_id: appraised.and_then(|a| a.hardware_id().map(str::to_owned)),
+            policy_name: appraisal.policy_name().to_owned(),
+            policy_hash: appraisal.policy_hash().to_hex(),
+        }),
+        _ => None,
+    };
+    // Oversized evidence is refused before it is read; its record keeps the refusal, not
+    // the bytes.
+    let bytes = if evidence.encoded_len() > plinth_evidence::MAX_EVIDENCE_LEN {
+        Vec::new()
+    } else {
+        evidence.encode_to_vec()
+    };
+    let record = app
+        .store
+        .record_attestation(&new, svid.as_ref(), node.as_ref(), &bytes, policy)
+        .await?;
+    app.metrics.stage("store", started.elapsed());
+    Ok(record.seq)
+}
