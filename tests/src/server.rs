@@ -1,0 +1,161 @@
+//! A plinth server in the test process: its own data directory, policies and ports, and
+//! a TLS client that authenticates it by its SPIFFE ID against its bundle.
+#![allow(
+    clippy::panic,
+    reason = "a test harness: a failure to set up is a test failure and should abort loudly"
+)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use plinth_api::attestation::attestation_client::AttestationClient;
+use plinth_core::UnixTime;
+use plinth_server::{Clock, Config, RunningServer};
+use tempfile::TempDir;
+use tonic::transport::Channel;
+
+/// A clock stuck at one instant (a vector's own time), for the server and for the
+/// client's certificate checks alike.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub UnixTime);
+
+impl Clock for FixedClock {
+    fn now(&self) -> UnixTime {
+        self.0
+    }
+}
+
+impl rustls::time_provider::TimeProvider for FixedClock {
+    fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
+        Some(rustls::pki_types::UnixTime::since_unix_epoch(
+            std::time::Duration::from_millis(self.0.as_millis()),
+        ))
+    }
+}
+
+/// A server and the directory it lives in.
+pub struct TestServer {
+    /// The running server.
+    pub server: RunningServer,
+    /// Its data directory and policies (removed on drop).
+    pub dir: TempDir,
+    /// The time clients check certificates at (`None`: the system clock).
+    pub tls_time: Option<Arc<dyn rustls::time_provider::TimeProvider>>,
+}
+
+/// A configuration for a server in `dir`, with `policies` (file name, text) written to
+/// `dir/policies`, listening on an ephemeral port, metrics off.
+///
+/// # Panics
+/// When the directory cannot be written (a test failure).
+pub fn config_in(dir: &Path, policies: &[(&str, String)]) -> Config {
+    let policy_dir = dir.join("policies");
+    std::fs::create_dir_all(&policy_dir).unwrap_or_else(|e| panic!("policies dir: {e}"));
+    for (name, text) in policies {
+        std::fs::write(policy_dir.join(name), text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    Config {
+        data_dir: dir.join("data"),
+        listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        metrics_listen: None,
+        policies: policy_dir,
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    /// Starts a server with `config` (see [`config_in`]) and `clock`.
+    ///
+    /// # Panics
+    /// When the server does not start (a test failure).
+    pub async fn start(dir: TempDir, config: Config) -> Self {
+        let server = plinth_server::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("server did not start: {e}"));
+        Self {
+            server,
+            dir,
+            tls_time: None,
+        }
+    }
+
+    /// Starts a server whose clock (and its clients' certificate checks) is fixed at `at`.
+    ///
+    /// # Panics
+    /// When the server does not start.
+    pub async fn start_at(dir: TempDir, config: Config, at: UnixTime) -> Self {
+        let clock = FixedClock(at);
+        let server = plinth_server::start_with_clock(config, Arc::new(clock))
+            .await
+            .unwrap_or_else(|e| panic!("server did not start: {e}"));
+        Self {
+            server,
+            dir,
+            tls_time: Some(Arc::new(clock)),
+        }
+    }
+
+    /// A TLS channel to the server, authenticating it by its SPIFFE ID.
+    ///
+    /// # Panics
+    /// When the connection fails (a test failure).
+    pub async fn channel(&self) -> Channel {
+        self.channel_with(None).await
+    }
+
+    /// A TLS channel presenting `client` (a renewal).
+    ///
+    /// # Panics
+    /// When the connection fails.
+    pub async fn channel_with(
+        &self,
+        client: Option<Arc<dyn rustls::client::ResolvesClientCert>>,
+    ) -> Channel {
+        let config = self.client_config(client);
+        plinth_client::connect(self.server.local_addr(), Arc::new(config))
+            .await
+            .unwrap_or_else(|e| panic!("connecting: {e}"))
+    }
+
+    /// The TLS client configuration the channel uses.
+    ///
+    /// # Panics
+    /// When the bundle does not parse.
+    pub fn client_config(
+        &self,
+        client: Option<Arc<dyn rustls::client::ResolvesClientCert>>,
+    ) -> rustls::ClientConfig {
+        let bundle = self.server.bundle_der();
+        let server_id = plinth_core::SpiffeId::parse("spiffe://example.org/plinth/server")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let trust = plinth_client::ServerTrust::new(&bundle, server_id)
+            .unwrap_or_else(|e| panic!("bundle: {e}"));
+        plinth_client::client_config(trust, client, self.tls_time.clone())
+            .unwrap_or_else(|e| panic!("TLS: {e}"))
+    }
+
+    /// An attestation API client.
+    pub async fn attestation(&self) -> AttestationClient<Channel> {
+        AttestationClient::new(self.channel().await)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+/// The repository's testdata directory.
+pub fn testdata(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(relative)
+}
+
+/// The repository's firmware-policies directory.
+pub fn firmware_policy(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../firmware-policies")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
