@@ -33,6 +33,47 @@ impl rustls::time_provider::TimeProvider for FixedClock {
     }
 }
 
+/// A clock that starts at the system time and moves only when told to, shared by the
+/// server and its clients' certificate checks.
+#[derive(Debug, Clone, Default)]
+pub struct SteppingClock(Arc<std::sync::atomic::AtomicU64>);
+
+impl SteppingClock {
+    /// A clock at the current system time.
+    pub fn now() -> Self {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Self(Arc::new(std::sync::atomic::AtomicU64::new(millis)))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: std::time::Duration) {
+        let _previous = self.0.fetch_add(
+            u64::try_from(by.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    fn millis(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Clock for SteppingClock {
+    fn now(&self) -> UnixTime {
+        UnixTime::from_millis(self.millis())
+    }
+}
+
+impl rustls::time_provider::TimeProvider for SteppingClock {
+    fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
+        Some(rustls::pki_types::UnixTime::since_unix_epoch(
+            std::time::Duration::from_millis(self.millis()),
+        ))
+    }
+}
+
 /// A server and the directory it lives in.
 pub struct TestServer {
     /// The running server.
@@ -85,13 +126,26 @@ impl TestServer {
     /// When the server does not start.
     pub async fn start_at(dir: TempDir, config: Config, at: UnixTime) -> Self {
         let clock = FixedClock(at);
-        let server = plinth_server::start_with_clock(config, Arc::new(clock))
+        Self::start_with(dir, config, Arc::new(clock), Arc::new(clock)).await
+    }
+
+    /// Starts a server on `clock`, its clients checking certificates at `tls_time`.
+    ///
+    /// # Panics
+    /// When the server does not start.
+    pub async fn start_with(
+        dir: TempDir,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        tls_time: Arc<dyn rustls::time_provider::TimeProvider>,
+    ) -> Self {
+        let server = plinth_server::start_with_clock(config, clock)
             .await
             .unwrap_or_else(|e| panic!("server did not start: {e}"));
         Self {
             server,
             dir,
-            tls_time: Some(Arc::new(clock)),
+            tls_time: Some(tls_time),
         }
     }
 

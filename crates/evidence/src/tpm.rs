@@ -29,8 +29,14 @@ fn keys(hello: &TpmHello) -> Result<(Public, Public), Error> {
         hello.ek_certificate.len(),
         MAX_CERTIFICATE_LEN,
     )?;
-    let ek = Public::from_either(&hello.ek_public).map_err(Error::tpm("EK public area"))?;
-    let ak = Public::from_either(&hello.ak_public).map_err(Error::tpm("AK public area"))?;
+    let parse = |field: &'static str, bytes: &[u8]| {
+        Public::from_either(bytes).map_err(|e| Error::Malformed {
+            field,
+            reason: e.to_string(),
+        })
+    };
+    let ek = parse("ek_public", &hello.ek_public)?;
+    let ak = parse("ak_public", &hello.ak_public)?;
     Ok((ek, ak))
 }
 
