@@ -113,7 +113,11 @@ async fn malformed_tpm_hello_is_invalid_argument_with_malformed() {
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(error_code(&status), "malformed");
-    assert!(status.message().contains("ek_public"), "{}", status.message());
+    assert!(
+        status.message().contains("ek_public"),
+        "{}",
+        status.message()
+    );
     server.server.shutdown().await.unwrap();
 }
 

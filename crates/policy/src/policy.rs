@@ -332,7 +332,10 @@ impl Policy {
                 selection.entry(*bank).or_default().push(*index);
             }
             if rules.has_boot_rules() {
-                selection.entry(HashAlg::Sha256).or_default().extend(0..=BOOT_LOG_LAST_PCR);
+                selection
+                    .entry(HashAlg::Sha256)
+                    .or_default()
+                    .extend(0..=BOOT_LOG_LAST_PCR);
             }
         }
         for pcrs in selection.values_mut() {
