@@ -20,6 +20,8 @@
 
 pub mod flows;
 pub mod formats;
+pub mod postgres;
+pub mod server;
 
 use std::fs;
 use std::io;

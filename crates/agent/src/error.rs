@@ -1,0 +1,119 @@
+//! The agent's one error type.
+
+use std::path::PathBuf;
+
+use plinth_core::HashAlg;
+
+/// Everything that can go wrong collecting evidence.
+///
+/// TPM failures carry the step that failed (`step`, a short phrase such as "creating the
+/// EK") and the tss-esapi error, which holds the TPM response code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The TCTI configuration string was not understood.
+    #[error("invalid TCTI {tcti:?}: {source}")]
+    Tcti {
+        /// The string given.
+        tcti: String,
+        /// What tss-esapi said.
+        source: tss_esapi::Error,
+    },
+    /// A TPM command (or the TSS around it) failed.
+    #[error("TPM error while {step}: {source}")]
+    Tpm {
+        /// What the collector was doing.
+        step: &'static str,
+        /// The tss-esapi error, with the TPM response code.
+        source: tss_esapi::Error,
+    },
+    /// A PCR that was asked for is not allocated in this TPM (its bank is inactive).
+    #[error("PCR {bank}:{index} is not available in this TPM")]
+    PcrUnavailable {
+        /// The bank.
+        bank: HashAlg,
+        /// The PCR index.
+        index: u8,
+    },
+    /// The PCR selection asked for is empty, lists a bank twice, or names a PCR above 23.
+    #[error("invalid PCR selection: {0}")]
+    InvalidPcrSelection(&'static str),
+    /// The qualifying data (nonce) does not fit a TPM2B_DATA.
+    #[error("qualifying data is {len} bytes; at most {max} fit")]
+    NonceTooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// PCRs kept changing between the quote and the reads that accompany it.
+    #[error("PCRs changed between the quote and the PCR reads, twice")]
+    PcrsChanged,
+    /// What the TPM produced did not pass plinth's own verifier (checked before it is sent:
+    /// a bad marshalling or an unexpected key shape surfaces here, not at the server).
+    #[error("self-check of the {what} failed: {source}")]
+    SelfCheck {
+        /// What was being checked.
+        what: &'static str,
+        /// The verifier's error.
+        source: plinth_tpm::Error,
+    },
+    /// The name the TPM reports for a key differs from the name of its marshalled public
+    /// area: the bytes sent would not be the ones the TPM signs over.
+    #[error("the TPM's name of the {0} differs from the name of its marshalled public area")]
+    NameMismatch(&'static str),
+    /// The TPM answered with something of the wrong shape.
+    #[error("unexpected TPM response: {0}")]
+    UnexpectedResponse(&'static str),
+    /// A stored key blob could not be decoded.
+    #[error("invalid key blob: {0}")]
+    InvalidKeyBlob(&'static str),
+    /// A cryptographic helper failed (encoding a signature).
+    #[error(transparent)]
+    Crypto(#[from] plinth_crypto::CryptoError),
+    /// The event log could not be read.
+    #[error("reading the event log {path}: {source}")]
+    EventLogRead {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The event log is larger than the budget.
+    #[error("the event log {path} is larger than {max} bytes")]
+    EventLogTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The budget, in bytes.
+        max: u64,
+    },
+}
+
+impl Error {
+    /// The TSS2_RC of a failed TPM command (layer 0: the TPM's own response code, such as
+    /// 0x1DF for TPM_RC_INTEGRITY on parameter 1; other layers are tpm2-tss's), when this
+    /// is a TPM error.
+    pub fn tpm_response_code(&self) -> Option<u32> {
+        let Self::Tpm {
+            source: tss_esapi::Error::Tss2Error(code),
+            ..
+        } = self
+        else {
+            return None;
+        };
+        // tss-esapi 7.7 keeps the raw code private; both response-code formats display
+        // it as "Response code value: 0x…".
+        let text = match code {
+            tss_esapi::constants::response_code::Tss2ResponseCode::Success => return None,
+            tss_esapi::constants::response_code::Tss2ResponseCode::FormatZero(rc) => rc.to_string(),
+            tss_esapi::constants::response_code::Tss2ResponseCode::FormatOne(rc) => rc.to_string(),
+        };
+        let hex = text.rsplit("0x").next()?;
+        u32::from_str_radix(hex.trim(), 16).ok()
+    }
+
+    /// Wraps a tss-esapi error with the step that failed.
+    pub(crate) fn tpm(step: &'static str) -> impl FnOnce(tss_esapi::Error) -> Self {
+        move |source| Self::Tpm { step, source }
+    }
+}

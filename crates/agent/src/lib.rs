@@ -1,0 +1,25 @@
+//! The plinth node agent: hardware evidence collectors, SVID renewal, SPIFFE Workload API.
+//!
+//! This is the only plinth crate that links a system TPM library (tpm2-tss, through
+//! tss-esapi): the verifier crates stay pure, and the agent produces the bytes they check.
+//!
+//! ```text
+//!  TpmCollector::open(tcti)
+//!    .identity()            ─► Hello: EK certificate, EK public, AK public (TPMT_PUBLIC)
+//!    .activate_credential() ─► the secret the server sealed to the EK for the AK
+//!    .quote(selection, n)   ─► TPMS_ATTEST + TPMT_SIGNATURE + the PCR values quoted
+//!    .create_certified_key()─► the SVID key: created in the TPM, certified by the AK
+//!    .sign_digest()         ─► ECDSA signatures with that key (the TLS client key)
+//!  read_event_log(path)     ─► the firmware's TCG event log, within a budget
+//!  exchange::tpm_hello / tpm_evidence ─► the wire messages of the attestation exchange
+//! ```
+
+pub mod collect;
+mod error;
+pub mod exchange;
+pub mod tls;
+
+pub use collect::{
+    CertifiedKey, PcrValue, Quote, TpmCollector, TpmIdentity, TpmKeyHandle, read_event_log,
+};
+pub use error::Error;
