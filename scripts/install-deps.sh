@@ -11,6 +11,7 @@ packages=(
     softhsm2                       # a PKCS#11 token for the CA-key-in-HSM tests (plinth-ca)
     openssl                        # the openssl binary: independent X.509-SVID verification in tests
     pesign                         # independent Authenticode digests for `plinth measure` tests
+    postgresql                     # a real PostgreSQL for the HA datastore tests (plinth-store)
 )
 
 missing=()

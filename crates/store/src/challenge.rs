@@ -1,0 +1,121 @@
+//! Challenges: single-use nonces, consumed atomically across replicas.
+
+use plinth_core::UnixTime;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use crate::{
+    Error, MAX_HELLO_LEN, Result, Store, check_len, conflict_as, db_time, read_opt_time, read_time,
+    to_hash,
+};
+
+/// A challenge handed to an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The 32-byte nonce.
+    pub nonce: [u8; 32],
+    /// The platform the agent said it is (`tpm`, `nitro`, `snp`).
+    pub platform: String,
+    /// The agent's serialized Hello message, kept for the evidence step.
+    pub hello: Vec<u8>,
+    /// SHA-256 of the TPM credential-activation secret, for TPM challenges.
+    pub activation_commitment: Option<[u8; 32]>,
+    /// When it was issued.
+    pub created_at: UnixTime,
+    /// When it stops being accepted.
+    pub expires_at: UnixTime,
+}
+
+impl Store {
+    /// Stores a new challenge.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] if the nonce exists already, [`Error::TooLarge`] for a Hello
+    /// over [`MAX_HELLO_LEN`].
+    pub async fn insert_challenge(&self, challenge: &Challenge) -> Result<()> {
+        check_len("hello", challenge.hello.len(), MAX_HELLO_LEN)?;
+        let _ = sqlx::query(
+            "INSERT INTO challenges \
+             (nonce, platform, hello, activation_commitment, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(challenge.nonce.to_vec())
+        .bind(&challenge.platform)
+        .bind(&challenge.hello)
+        .bind(challenge.activation_commitment.map(|c| c.to_vec()))
+        .bind(db_time(challenge.created_at)?)
+        .bind(db_time(challenge.expires_at)?)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_as("challenge"))?;
+        Ok(())
+    }
+
+    /// Consumes the challenge for `nonce`: succeeds once, on whichever replica gets there
+    /// first, and only before it expires.
+    ///
+    /// # Errors
+    /// [`Error::NonceUnknown`], [`Error::NonceConsumed`] (a replay) or
+    /// [`Error::NonceExpired`].
+    pub async fn consume_challenge(&self, nonce: &[u8; 32], now: UnixTime) -> Result<Challenge> {
+        let now_ms = db_time(now)?;
+        // One statement: the database decides which caller consumes it.
+        let consumed = sqlx::query(
+            "UPDATE challenges SET consumed_at = $2 \
+             WHERE nonce = $1 AND consumed_at IS NULL AND expires_at > $2 \
+             RETURNING nonce, platform, hello, activation_commitment, created_at, expires_at",
+        )
+        .bind(nonce.to_vec())
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = consumed {
+            return challenge_from_row(&row);
+        }
+        // Only now, to say why it failed.
+        let row = sqlx::query("SELECT consumed_at, expires_at FROM challenges WHERE nonce = $1")
+            .bind(nonce.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Err(Error::NonceUnknown);
+        };
+        if read_opt_time(&row, "consumed_at")?.is_some() {
+            Err(Error::NonceConsumed)
+        } else if read_time(&row, "expires_at")? <= now {
+            Err(Error::NonceExpired)
+        } else {
+            // Unconsumed and unexpired, yet the update matched nothing: only possible if
+            // the row appeared between the two statements, which a caller cannot cause
+            // with a nonce it was given. Fail closed.
+            Err(Error::NonceUnknown)
+        }
+    }
+
+    /// Deletes challenges that expired at or before `now` (consumed or not); returns how
+    /// many. A purged nonce presented later fails as [`Error::NonceUnknown`].
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn purge_expired_challenges(&self, now: UnixTime) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM challenges WHERE expires_at <= $1")
+            .bind(db_time(now)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn challenge_from_row(row: &AnyRow) -> Result<Challenge> {
+    let commitment: Option<Vec<u8>> = row.try_get("activation_commitment")?;
+    Ok(Challenge {
+        nonce: to_hash(row.try_get("nonce")?, "nonce")?,
+        platform: row.try_get("platform")?,
+        hello: row.try_get("hello")?,
+        activation_commitment: commitment
+            .map(|c| to_hash(c, "activation_commitment"))
+            .transpose()?,
+        created_at: read_time(row, "created_at")?,
+        expires_at: read_time(row, "expires_at")?,
+    })
+}
