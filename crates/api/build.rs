@@ -8,6 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "plinth/admin/v1/admin.proto",
     ]
     .map(|f| format!("{root}/{f}"));
+    for file in &files {
+        println!("cargo:rerun-if-changed={file}");
+    }
     tonic_prost_build::configure()
         .build_transport(false)
         .compile_protos(&files, &[root.to_owned()])?;

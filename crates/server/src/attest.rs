@@ -6,7 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plinth_api::attestation::attestation_server::Attestation;
-use plinth_api::attestation::{AttestationResult, ChallengeResponse, Evidence, Hello, evidence};
+use plinth_api::attestation::{
+    AttestationResult, ChallengeResponse, Evidence, Hello, MintWorkloadJwtRequest,
+    MintWorkloadJwtResponse, MintWorkloadX509Request, MintWorkloadX509Response,
+    WorkloadRegistrationsRequest, WorkloadRegistrationsResponse, evidence,
+};
 use plinth_core::{SpiffeId, UnixTime};
 use plinth_evidence::{Appraised, MAX_EVIDENCE_LEN, PassedAttestation, PendingChallenge};
 use plinth_policy::ear::{VerifierId, bound_key_thumbprint, issue_ear};
@@ -17,7 +21,7 @@ use tonic::{Request, Response, Status};
 use crate::app::App;
 use crate::ear::AuthorityEarSigner;
 use crate::error::Error;
-use crate::{db, registry};
+use crate::{db, registry, workload};
 
 /// The attestation service.
 #[derive(Clone)]
@@ -138,6 +142,34 @@ impl Attestation for AttestationService {
                 Err(Status::from(error))
             }
         }
+    }
+
+    async fn workload_registrations(
+        &self,
+        request: Request<WorkloadRegistrationsRequest>,
+    ) -> Result<Response<WorkloadRegistrationsResponse>, Status> {
+        let node = workload::calling_node(&self.app, &request).await?;
+        Ok(Response::new(
+            workload::registrations(&self.app, &node).await?,
+        ))
+    }
+
+    async fn mint_workload_x509(
+        &self,
+        request: Request<MintWorkloadX509Request>,
+    ) -> Result<Response<MintWorkloadX509Response>, Status> {
+        let node = workload::calling_node(&self.app, &request).await?;
+        let reply = workload::mint_x509(&self.app, &node, request.get_ref()).await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn mint_workload_jwt(
+        &self,
+        request: Request<MintWorkloadJwtRequest>,
+    ) -> Result<Response<MintWorkloadJwtResponse>, Status> {
+        let node = workload::calling_node(&self.app, &request).await?;
+        let reply = workload::mint_jwt(&self.app, &node, request.get_ref()).await?;
+        Ok(Response::new(reply))
     }
 }
 

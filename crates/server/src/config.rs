@@ -38,6 +38,8 @@ pub struct Config {
     pub nonce_ttl_seconds: u64,
     /// The server's own SVID lifetime, in seconds. Default 86400.
     pub server_svid_ttl_seconds: u64,
+    /// Workload SVID lifetime when the registration sets none, in seconds. Default 300.
+    pub workload_svid_ttl_seconds: u64,
     /// SPIFFE IDs whose SVIDs may call the admin API over TLS.
     pub admin_ids: Vec<String>,
     /// Refuse nodes that no registration matches, instead of granting the policy's
@@ -65,6 +67,7 @@ impl Default for Config {
             tpm_ek_allow: Vec::new(),
             nonce_ttl_seconds: 60,
             server_svid_ttl_seconds: 86_400,
+            workload_svid_ttl_seconds: 300,
             admin_ids: Vec::new(),
             require_registration: false,
             checkpoint_every_records: 64,

@@ -32,6 +32,7 @@ mod error;
 mod metrics;
 mod registry;
 mod tls;
+mod workload;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -154,6 +155,9 @@ pub async fn start_with_clock(
     };
     let metrics_addr = metrics_listener.as_ref().and_then(metrics::describe);
 
+    if let Ok(authority) = app.ca.ca().active() {
+        app.metrics.set_ca_expiry(authority.not_after().as_secs());
+    }
     let (shutdown, signal) = watch::channel(false);
     let tasks = spawn_services(
         &app,
@@ -332,12 +336,16 @@ impl RunningServer {
     /// The first task's error.
     pub async fn wait(self) -> Result<(), Error> {
         let mut first_error = None;
-        for task in self.tasks {
-            let result = task
-                .await
+        let mut tasks: futures_util::stream::FuturesUnordered<_> = self.tasks.into_iter().collect();
+        while let Some(result) = futures_util::StreamExt::next(&mut tasks).await {
+            let result = result
                 .map_err(|e| Error::Internal(e.to_string()))
                 .and_then(|r| r);
             if let Err(error) = result {
+                // One listener failing stops the others: a half-serving server is worse
+                // than a stopped one.
+                tracing::error!(%error, "a server task failed; shutting down");
+                let _sent = self.shutdown.send(true);
                 let _first = first_error.get_or_insert(error);
             }
         }

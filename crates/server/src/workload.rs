@@ -1,0 +1,150 @@
+//! Workload identities under a node's attested identity. The caller authenticates with
+//! its current node SVID (mutual TLS); the server checks that SVID is one it issued, still
+//! valid, for a node neither evicted nor banned, and mints only for workload
+//! registrations whose parent is that node.
+
+use std::time::Duration;
+
+use plinth_api::attestation::{
+    MintWorkloadJwtRequest, MintWorkloadJwtResponse, MintWorkloadX509Request,
+    MintWorkloadX509Response, WorkloadRegistration, WorkloadRegistrationsResponse,
+};
+use plinth_core::{BoundKey, SpiffeId};
+use tonic::Request;
+
+use crate::app::App;
+use crate::attest::serial_key;
+use crate::error::Error;
+
+/// The most SPKI bytes a workload key may have (RSA-4096 is about 550).
+const MAX_SPKI_LEN: usize = 1024;
+
+/// The calling node's SPIFFE ID, from its client certificate.
+pub(crate) async fn calling_node<T>(app: &App, request: &Request<T>) -> Result<String, Error> {
+    let serial = request
+        .peer_certs()
+        .and_then(|certs| certs.first().cloned())
+        .and_then(|leaf| plinth_x509::Certificate::from_der(leaf.as_ref()).ok())
+        .map(|cert| serial_key(cert.serial()))
+        .ok_or_else(|| Error::Renewal("present the node's SVID (mutual TLS)".into()))?;
+    let svid = match app.store.get_svid(&serial).await {
+        Ok(svid) => svid,
+        Err(plinth_store::Error::NotFound { .. }) => {
+            return Err(Error::Renewal(
+                "the client certificate was not issued here".into(),
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let now = app.clock.now();
+    if svid.not_after <= now {
+        return Err(Error::Renewal(format!(
+            "the node SVID expired at {}",
+            svid.not_after
+        )));
+    }
+    let node = match app.store.get_node(&svid.spiffe_id).await {
+        Ok(node) => node,
+        Err(plinth_store::Error::NotFound { .. }) => {
+            return Err(Error::Renewal("the node was evicted".into()));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if let Some(ban) = app
+        .store
+        .find_ban(Some(&node.spiffe_id), node.hardware_id.as_deref())
+        .await?
+    {
+        return Err(Error::Banned { reason: ban.reason });
+    }
+    Ok(node.spiffe_id)
+}
+
+/// The workload registrations under `node`, and the bundle.
+pub(crate) async fn registrations(
+    app: &App,
+    node: &str,
+) -> Result<WorkloadRegistrationsResponse, Error> {
+    let registrations = app.store.registrations_under(Some(node)).await?;
+    let bundle = app.ca.ca().bundle();
+    Ok(WorkloadRegistrationsResponse {
+        registrations: registrations
+            .into_iter()
+            .map(|r| WorkloadRegistration {
+                spiffe_id: r.spiffe_id,
+                selectors: r.selectors,
+                ttl_seconds: r.ttl_seconds.unwrap_or(0),
+            })
+            .collect(),
+        bundle_x509: bundle.x509_authorities().to_vec(),
+        bundle_jwt_jwks: bundle.to_jwt_jwks(),
+    })
+}
+
+/// The registration under `node` for `spiffe_id`, and its SVID lifetime.
+async fn registered(app: &App, node: &str, spiffe_id: &str) -> Result<(SpiffeId, Duration), Error> {
+    let registration = app
+        .store
+        .registrations_under(Some(node))
+        .await?
+        .into_iter()
+        .find(|r| r.spiffe_id == spiffe_id)
+        .ok_or_else(|| {
+            Error::Registration(format!("{spiffe_id} is not registered under {node}"))
+        })?;
+    let id = SpiffeId::parse(&registration.spiffe_id)
+        .map_err(|e| Error::Registration(format!("stored SPIFFE ID: {e}")))?;
+    let ttl = registration
+        .ttl_seconds
+        .unwrap_or(app.config.workload_svid_ttl_seconds);
+    Ok((id, Duration::from_secs(ttl)))
+}
+
+pub(crate) async fn mint_x509(
+    app: &App,
+    node: &str,
+    request: &MintWorkloadX509Request,
+) -> Result<MintWorkloadX509Response, Error> {
+    if request.public_key.len() > MAX_SPKI_LEN {
+        return Err(Error::InvalidRequest(format!(
+            "public_key is {} bytes, more than {MAX_SPKI_LEN}",
+            request.public_key.len()
+        )));
+    }
+    let key = plinth_crypto::PublicKey::from_spki_der(&request.public_key)
+        .map_err(|e| Error::InvalidRequest(format!("public_key: {e}")))?;
+    let (id, ttl) = registered(app, node, &request.spiffe_id).await?;
+    let now = app.clock.now();
+    // The agent generated this key for the workload and vouches for it under its own
+    // hardware-bound identity; the node's SVID authenticated this call.
+    let svid = app.ca.ca().mint_x509_svid(
+        &id,
+        &BoundKey::from_spki_der(key.spki_der().to_vec()),
+        Some(ttl),
+        now,
+        &app.rng,
+    )?;
+    tracing::info!(spiffe_id = %id, node, not_after = %svid.not_after(), "workload X.509-SVID");
+    let mut chain = vec![svid.leaf_der().to_vec()];
+    chain.extend(svid.intermediates_der().iter().cloned());
+    Ok(MintWorkloadX509Response {
+        svid_chain: chain,
+        expires_at_ms: i64::try_from(svid.not_after().as_millis()).unwrap_or(i64::MAX),
+    })
+}
+
+pub(crate) async fn mint_jwt(
+    app: &App,
+    node: &str,
+    request: &MintWorkloadJwtRequest,
+) -> Result<MintWorkloadJwtResponse, Error> {
+    let (id, ttl) = registered(app, node, &request.spiffe_id).await?;
+    let token = app
+        .ca
+        .ca()
+        .mint_jwt_svid(&id, &request.audience, Some(ttl), app.clock.now())?;
+    Ok(MintWorkloadJwtResponse {
+        token: token.token().to_owned(),
+        expires_at_ms: i64::try_from(token.expiry().as_millis()).unwrap_or(i64::MAX),
+    })
+}
