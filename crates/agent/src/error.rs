@@ -87,6 +87,30 @@ pub enum Error {
         /// The budget, in bytes.
         max: u64,
     },
+    /// The server could not be reached or the TLS setup failed.
+    #[error("connecting to the server: {0}")]
+    Connect(#[from] plinth_client::Error),
+    /// The server refused a call; its message names the failing rule, when a policy
+    /// refused.
+    #[error("the server refused ({code}): {message}", code = .0.code(), message = .0.message())]
+    Refused(tonic::Status),
+    /// The agent's configuration or state is unusable.
+    #[error("agent: {0}")]
+    Agent(String),
+    /// The Workload API socket could not be set up (a file that is not a socket in the
+    /// way, bind, permissions).
+    #[error("Workload API socket {path}: {what}: {source}")]
+    WorkloadSocket {
+        /// The socket path.
+        path: PathBuf,
+        /// The step that failed.
+        what: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The Workload API server stopped with an error.
+    #[error("Workload API server: {0}")]
+    WorkloadServer(tonic::transport::Error),
 }
 
 impl Error {

@@ -17,7 +17,10 @@
 pub mod collect;
 mod error;
 pub mod exchange;
+pub mod node;
 pub mod tls;
+pub mod workloads;
+pub mod workload;
 
 pub use collect::{
     CertifiedKey, PcrValue, Quote, TpmCollector, TpmIdentity, TpmKeyHandle, read_event_log,
