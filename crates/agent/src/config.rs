@@ -1,0 +1,103 @@
+//! The agent's configuration: TOML, every key optional, `PLINTH_AGENT_*` variables over
+//! the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The agent configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// The plinth server (`PLINTH_AGENT_SERVER`). Default 127.0.0.1:8443.
+    pub server: SocketAddr,
+    /// The trust domain (`PLINTH_AGENT_TRUST_DOMAIN`). Default `example.org`.
+    pub trust_domain: String,
+    /// The server's SPIFFE ID. Default `spiffe://<trust_domain>/plinth/server`.
+    pub server_id: Option<String>,
+    /// The trust bundle to bootstrap from: PEM (`plinth bundle show`)
+    /// (`PLINTH_AGENT_BUNDLE`). Default `bundle.pem`.
+    pub bundle: PathBuf,
+    /// The TPM (`PLINTH_AGENT_TCTI`). Default `device:/dev/tpmrm0`.
+    pub tcti: String,
+    /// The TCG event log sent with each quote; empty for none. Default the kernel's.
+    pub event_log: Option<PathBuf>,
+    /// The Workload API socket (`PLINTH_AGENT_SOCKET`, and what workloads find in
+    /// `SPIFFE_ENDPOINT_SOCKET`). Default `/run/plinth/agent.sock`.
+    pub socket: PathBuf,
+    /// The socket's mode (octal). Default 0o600: only the agent's user.
+    pub socket_mode: u32,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            server: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            trust_domain: "example.org".to_owned(),
+            server_id: None,
+            bundle: PathBuf::from("bundle.pem"),
+            tcti: crate::collect::tpm::DEFAULT_TCTI.to_owned(),
+            event_log: Some(PathBuf::from(crate::collect::tpm::DEFAULT_EVENT_LOG)),
+            socket: PathBuf::from("/run/plinth/agent.sock"),
+            socket_mode: 0o600,
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Reads `path` (if given), then applies `PLINTH_AGENT_*` variables from `env`.
+    ///
+    /// # Errors
+    /// [`Error::Agent`] for an unreadable file, unknown keys or bad values.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, Error> {
+        let mut config: Self = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::Agent(format!("reading {}: {e}", path.display())))?;
+                toml::from_str(&text)
+                    .map_err(|e| Error::Agent(format!("{}: {e}", path.display())))?
+            }
+            None => Self::default(),
+        };
+        for (key, value) in env {
+            match key.as_str() {
+                "PLINTH_AGENT_SERVER" => {
+                    config.server = value
+                        .parse()
+                        .map_err(|e| Error::Agent(format!("{key}={value}: {e}")))?;
+                }
+                "PLINTH_AGENT_TRUST_DOMAIN" => config.trust_domain = value,
+                "PLINTH_AGENT_BUNDLE" => config.bundle = value.into(),
+                "PLINTH_AGENT_TCTI" => config.tcti = value,
+                "PLINTH_AGENT_SOCKET" => config.socket = value.into(),
+                _ => {}
+            }
+        }
+        if config
+            .event_log
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            config.event_log = None;
+        }
+        Ok(config)
+    }
+
+    /// The server's SPIFFE ID.
+    ///
+    /// # Errors
+    /// [`Error::Agent`] when it is not a SPIFFE ID.
+    pub fn server_id(&self) -> Result<plinth_core::SpiffeId, Error> {
+        let text = self
+            .server_id
+            .clone()
+            .unwrap_or_else(|| format!("spiffe://{}/plinth/server", self.trust_domain));
+        plinth_core::SpiffeId::parse(&text).map_err(|e| Error::Agent(format!("server_id: {e}")))
+    }
+}
