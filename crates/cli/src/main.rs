@@ -3,6 +3,8 @@
 //! Every verifying subcommand exits 0 only when verification succeeds; on failure it
 //! prints the specific reason (as JSON with `--json`) and exits 1. Usage errors exit 2.
 
+mod admin;
+mod audit;
 mod ca;
 mod clock;
 mod input;
@@ -10,7 +12,9 @@ mod measure;
 mod nitro;
 mod output;
 mod policy;
+mod server;
 mod snp;
+mod spire;
 mod tpm;
 mod tpm_ek;
 mod tpm_eventlog;
@@ -56,6 +60,18 @@ enum Command {
     /// Reference values from artifacts: Authenticode digests, SEV-SNP launch measurements.
     #[command(subcommand)]
     Measure(measure::MeasureCommand),
+    /// Run as an external SPIRE NodeAttestor plugin (started by spire-server or spire-agent).
+    #[command(subcommand, name = "spire-plugin")]
+    SpirePlugin(spire::SpirePluginCommand),
+    /// Run the attestation server until SIGINT/SIGTERM (CA, SQLite and policies by default).
+    Server(server::ServerArgs),
+    /// Registrations on a running server (admin socket): create, list, delete.
+    Registration(admin::RegistrationArgs),
+    /// Attested nodes on a running server (admin socket): list, ban, unban, evict.
+    Node(admin::NodeArgs),
+    /// The audit log: verify the hash chain and checkpoints, export for offline audit.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -69,5 +85,10 @@ fn main() -> ExitCode {
         Command::Bundle(command) => ca::run_bundle(command),
         Command::Policy(command) => policy::run(command),
         Command::Measure(command) => measure::run(command),
+        Command::SpirePlugin(command) => spire::run(command),
+        Command::Server(args) => server::run(args),
+        Command::Registration(args) => admin::run_registration(args),
+        Command::Node(args) => admin::run_node(args),
+        Command::Audit(command) => audit::run(command),
     }
 }

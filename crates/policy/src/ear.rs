@@ -241,8 +241,8 @@ fn decode_object(part: &str, what: &'static str) -> Result<Map<String, Value>, E
     }
 }
 
-/// Finds the key `kid` for `alg` in a JWKS (a SPIFFE bundle or a plain JWKS).
-fn find_key(jwks: &str, kid: &str, alg: EarAlgorithm) -> Result<PublicKey, EarError> {
+/// The `keys` of a JWKS, within the size budget.
+fn jwks_keys(jwks: &str) -> Result<Vec<Value>, EarError> {
     if jwks.len() > MAX_JWKS_LEN {
         return Err(EarError::TooLarge {
             what: "JWKS",
@@ -251,10 +251,34 @@ fn find_key(jwks: &str, kid: &str, alg: EarAlgorithm) -> Result<PublicKey, EarEr
         });
     }
     let root: Value = serde_json::from_str(jwks).map_err(|_| EarError::MalformedJwks)?;
-    let keys = root
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or(EarError::MalformedJwks)?;
+    match root {
+        Value::Object(mut map) => match map.remove("keys") {
+            Some(Value::Array(keys)) => Ok(keys),
+            _ => Err(EarError::MalformedJwks),
+        },
+        _ => Err(EarError::MalformedJwks),
+    }
+}
+
+/// The EC public key of a JWK whose `crv` is `crv` (None when it names another curve or
+/// its coordinates do not decode to a point on it).
+fn ec_jwk(jwk: &Value, curve: Curve, crv: &str) -> Option<PublicKey> {
+    if jwk.get("kty").and_then(Value::as_str) != Some("EC")
+        || jwk.get("crv").and_then(Value::as_str) != Some(crv)
+    {
+        return None;
+    }
+    let coordinate = |name: &str| {
+        jwk.get(name)
+            .and_then(Value::as_str)
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+    };
+    PublicKey::ec(curve, &coordinate("x")?, &coordinate("y")?).ok()
+}
+
+/// Finds the key `kid` for `alg` in a JWKS (a SPIFFE bundle or a plain JWKS).
+fn find_key(jwks: &str, kid: &str, alg: EarAlgorithm) -> Result<PublicKey, EarError> {
+    let keys = jwks_keys(jwks)?;
     let (curve, crv, _) = alg.curve();
     let unknown = || EarError::UnknownKey {
         kid: kid.to_owned(),
@@ -267,13 +291,34 @@ fn find_key(jwks: &str, kid: &str, alg: EarAlgorithm) -> Result<PublicKey, EarEr
                 && k.get("crv").and_then(Value::as_str) == Some(crv)
         })
         .ok_or_else(unknown)?;
-    let coordinate = |name: &str| {
-        jwk.get(name)
-            .and_then(Value::as_str)
-            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
-            .ok_or_else(unknown)
-    };
-    PublicKey::ec(curve, &coordinate("x")?, &coordinate("y")?).map_err(|_| unknown())
+    ec_jwk(jwk, curve, crv).ok_or_else(unknown)
+}
+
+/// The keys of a JWKS (a SPIFFE bundle as `plinth bundle show --jwks` prints it, or a
+/// plain JWKS) that sign JWTs, EAR tokens and audit checkpoints: every EC P-256 or P-384
+/// key whose `use` is absent or `jwt-svid`. A SPIFFE bundle's `x509-svid` entries (the CA
+/// certificates' keys, which sign only certificates) and keys of other types are skipped.
+///
+/// # Errors
+/// [`EarError::TooLarge`]; [`EarError::MalformedJwks`] when the text is not a JWKS, or an
+/// EC P-256/P-384 signing key's coordinates do not decode to a point on its curve.
+pub fn jwks_signing_keys(jwks: &str) -> Result<Vec<PublicKey>, EarError> {
+    let mut found = Vec::new();
+    for jwk in jwks_keys(jwks)? {
+        let usage = jwk.get("use").and_then(Value::as_str);
+        if !matches!(usage, None | Some("jwt-svid"))
+            || jwk.get("kty").and_then(Value::as_str) != Some("EC")
+        {
+            continue;
+        }
+        let curve = match jwk.get("crv").and_then(Value::as_str) {
+            Some("P-256") => (Curve::P256, "P-256"),
+            Some("P-384") => (Curve::P384, "P-384"),
+            _ => continue,
+        };
+        found.push(ec_jwk(&jwk, curve.0, curve.1).ok_or(EarError::MalformedJwks)?);
+    }
+    Ok(found)
 }
 
 /// Verifies an EAR token offline: its ES256/ES384 signature over the received

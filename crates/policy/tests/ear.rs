@@ -185,3 +185,39 @@ fn rejects_truncated_token_with_malformed() {
         Err(EarError::Malformed { .. })
     ));
 }
+
+#[test]
+fn signing_keys_of_the_spiffe_bundle_are_its_jwt_authorities() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ca(&dir);
+    let jwks = store.ca().bundle().to_spiffe_jwks();
+    let keys = plinth_policy::ear::jwks_signing_keys(&jwks).unwrap();
+    // The x509-svid entry (the CA certificate's key) is skipped; the JWT key comes out as
+    // the exact SPKI the signing core signs audit checkpoints with.
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        keys[0].spki_der(),
+        store
+            .ca()
+            .active()
+            .unwrap()
+            .jwt_signer()
+            .public_key()
+            .spki_der()
+    );
+}
+
+#[test]
+fn rejects_a_signing_key_list_that_is_not_a_jwks_with_malformed_jwks() {
+    for text in ["[]", "{\"keys\": 1}", "not json"] {
+        assert!(matches!(
+            plinth_policy::ear::jwks_signing_keys(text),
+            Err(EarError::MalformedJwks)
+        ));
+    }
+    let off_curve = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}"#;
+    assert!(matches!(
+        plinth_policy::ear::jwks_signing_keys(off_curve),
+        Err(EarError::MalformedJwks)
+    ));
+}
