@@ -15,9 +15,11 @@
 //! ```
 
 pub mod collect;
+mod config;
 mod error;
 pub mod exchange;
 pub mod node;
+mod run;
 pub mod tls;
 pub mod workloads;
 pub mod workload;
@@ -25,4 +27,6 @@ pub mod workload;
 pub use collect::{
     CertifiedKey, PcrValue, Quote, TpmCollector, TpmIdentity, TpmKeyHandle, read_event_log,
 };
+pub use config::AgentConfig;
+pub use run::run;
 pub use error::Error;

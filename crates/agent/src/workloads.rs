@@ -12,13 +12,18 @@ use plinth_api::attestation::{
     MintWorkloadJwtRequest, MintWorkloadX509Request, WorkloadRegistration,
     WorkloadRegistrationsRequest,
 };
-use plinth_core::{SpiffeId, UnixTime};
+use futures_util::future::BoxFuture;
+use plinth_core::{SpiffeId, TrustDomain, UnixTime};
 use plinth_crypto::{Curve, EcdsaSigningKey, SystemRandom};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::node::Node;
+use crate::workload::{
+    Bundles, Identity, IdentitySource, Registration, X509Snapshot, X509SvidMaterial,
+    matching_identities,
+};
 
 /// How often registrations are re-read when nothing else is due.
 const REGISTRATION_POLL: Duration = Duration::from_secs(5);
@@ -103,15 +108,11 @@ impl Workloads {
         self.changes.subscribe()
     }
 
-    /// The SPIFFE IDs registered for a caller with `selectors` (all of a registration's
-    /// selectors must be among them).
-    pub fn identities_for(&self, selectors: &[String]) -> Vec<SpiffeId> {
-        self.snapshot()
-            .registrations
-            .iter()
-            .filter(|r| r.selectors.iter().all(|s| selectors.contains(s)))
-            .filter_map(|r| SpiffeId::parse(&r.spiffe_id).ok())
-            .collect()
+    /// The trust domain of the node (and so of its workloads).
+    fn trust_domain(&self) -> Option<TrustDomain> {
+        self.node
+            .current()
+            .map(|svid| svid.spiffe_id.trust_domain().clone())
     }
 
     async fn client(&self) -> Result<AttestationClient<tonic::transport::Channel>, Error> {
@@ -238,5 +239,74 @@ impl Workloads {
                 () = &mut shutdown => return,
             }
         }
+    }
+}
+
+/// The Workload API reads the agent's workload identities through this.
+impl IdentitySource for Workloads {
+    fn identities_for(&self, selectors: &[String]) -> Vec<Identity> {
+        let registrations: Vec<Registration> = self
+            .snapshot()
+            .registrations
+            .iter()
+            .filter_map(|r| {
+                Some(Registration {
+                    id: SpiffeId::parse(&r.spiffe_id).ok()?,
+                    selectors: r.selectors.clone(),
+                    hint: String::new(),
+                })
+            })
+            .collect();
+        matching_identities(&registrations, selectors)
+    }
+
+    fn x509(&self, identities: &[Identity]) -> Option<X509Snapshot> {
+        let snapshot = self.snapshot();
+        let bundles = self.bundles()?.x509;
+        let svids = identities
+            .iter()
+            .filter_map(|identity| snapshot.svids.get(&identity.id.to_string()))
+            .map(|svid| X509SvidMaterial {
+                id: svid.spiffe_id.clone(),
+                chain_der: svid.chain.concat(),
+                key_pkcs8: Zeroizing::new(svid.key_pkcs8().to_vec()),
+            })
+            .collect();
+        Some(X509Snapshot { svids, bundles })
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        Workloads::changes(self)
+    }
+
+    fn jwt_svid<'a>(
+        &'a self,
+        id: &'a SpiffeId,
+        audience: &'a [String],
+    ) -> BoxFuture<'a, Result<String, tonic::Status>> {
+        Box::pin(async move {
+            Workloads::jwt_svid(self, id, audience)
+                .await
+                .map_err(|error| match error {
+                    Error::Refused(status) => status,
+                    other => tonic::Status::unavailable(other.to_string()),
+                })
+        })
+    }
+
+    fn bundles(&self) -> Option<Bundles> {
+        let snapshot = self.snapshot();
+        if snapshot.bundle_x509.is_empty() {
+            return None;
+        }
+        let trust_domain = self.trust_domain()?;
+        let mut bundles = Bundles::default();
+        let _x509 = bundles
+            .x509
+            .insert(trust_domain.clone(), snapshot.bundle_x509.concat());
+        let _jwt = bundles
+            .jwt
+            .insert(trust_domain, snapshot.bundle_jwt_jwks.clone());
+        Some(bundles)
     }
 }

@@ -13,6 +13,7 @@ mod nitro;
 mod output;
 mod policy;
 mod server;
+mod agent;
 mod snp;
 mod spire;
 mod tpm;
@@ -65,6 +66,9 @@ enum Command {
     SpirePlugin(spire::SpirePluginCommand),
     /// Run the attestation server until SIGINT/SIGTERM (CA, SQLite and policies by default).
     Server(server::ServerArgs),
+    /// Run the node agent until SIGINT/SIGTERM: TPM attestation, SVID renewal, the SPIFFE
+    /// Workload API.
+    Agent(agent::AgentArgs),
     /// Registrations on a running server (admin socket): create, list, delete.
     Registration(admin::RegistrationArgs),
     /// Attested nodes on a running server (admin socket): list, ban, unban, evict.
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::Measure(command) => measure::run(command),
         Command::SpirePlugin(command) => spire::run(command),
         Command::Server(args) => server::run(args),
+        Command::Agent(args) => agent::run(args),
         Command::Registration(args) => admin::run_registration(args),
         Command::Node(args) => admin::run_node(args),
         Command::Audit(command) => audit::run(command),
