@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# plinth quick start: verify a real cloud TPM quote, then a quote and an EK certificate
-# from a real TPM 2.0 (swtpm) made on the spot.
+# plinth's main job on one machine: a node with a real TPM 2.0 (swtpm) proves what it is
+# to a plinth server, gets a hardware-bound SPIFFE identity, and a workload on that node
+# fetches its own SVID from the agent's SPIFFE Workload API.
 #
 #   scripts/demo.sh
 #
-# Installs the Debian packages it needs (swtpm, swtpm-tools, tpm2-tools, ...) when missing,
-# builds plinth in release mode, and leaves nothing running. Exits non-zero on any failure.
+# Installs the Debian packages it needs when missing, builds plinth in release mode, runs
+# everything in a temporary directory and leaves nothing running. Exits non-zero on any
+# failure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -14,64 +16,112 @@ source scripts/lib-swtpm.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 run() { printf '    $ %s\n' "$*" >&2; "$@"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/plinth-demo.XXXXXX")
+SERVER_PID="" AGENT_PID=""
 cleanup() {
+    [[ -n $AGENT_PID ]] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
+    [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
     swtpm_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+# Waits up to $1 seconds for the command after it to succeed.
+wait_for() {
+    local seconds=$1; shift
+    for _ in $(seq 1 $((seconds * 5))); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "timed out waiting for: $*" >&2
+    return 1
+}
 
-step "1/6 system packages (installed only if missing)"
+step "1/8 system packages (installed only if missing)"
 bash scripts/install-deps.sh
-for tool in swtpm swtpm_setup tpm2_quote cargo; do
+for tool in swtpm swtpm_setup tpm2_quote cargo python3; do
     command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
-echo "    swtpm $(swtpm --version 2>&1 | sed -n 's/.*version \([0-9.]*\).*/\1/p'), $(tpm2_quote --version | sed -n 's/.*version="\([^"]*\)".*/tpm2-tools \1/p')"
 
-step "2/6 build plinth (release)"
+step "2/8 build plinth (release)"
 run cargo build --release --locked -p plinth
 PLINTH="${CARGO_TARGET_DIR:-$ROOT/target}/release/plinth"
 
-step "3/6 verify a real Google Compute Engine vTPM quote (testdata, nonce 0x9009)"
+step "3/8 the verifier alone: a real Google Compute Engine vTPM quote (testdata, nonce 0x9009)"
 GCE=testdata/tpm/quotes/gce-cos85
 run "$PLINTH" tpm verify-quote --ak "$GCE/ak_pub.tpmt_public.bin" \
     --quote "$GCE/quote_sha256.tpms_attest.bin" --signature "$GCE/quote_sha256.tpmt_signature.bin" \
     --nonce 9009 --pcrs "$GCE/pcrs.json"
 
-step "4/6 manufacture a throwaway TPM 2.0 (swtpm) with EK certificates from a local CA"
+step "4/8 manufacture the node's TPM 2.0 (swtpm), its EK certified by a local CA"
 swtpm_start "$WORK/tpm"
-echo "    swtpm pid $SWTPM_PID, TPM2TOOLS_TCTI=$TPM2TOOLS_TCTI"
-cd "$WORK"
-run tpm tpm2_createek -c ek.ctx -G rsa -u ek.pub >/dev/null
-run tpm tpm2_createak -C ek.ctx -c ak.ctx -G ecc -g sha256 -s ecdsa -u ak.pub -n ak.name >/dev/null
-echo "    AK name: $(od -An -v -tx1 ak.name | tr -d ' \n')"
-run tpm tpm2_pcrextend "16:sha256=$(printf 'plinth demo' | sha256sum | cut -d' ' -f1)"
+echo "    swtpm pid $SWTPM_PID, TCTI $TPM2TOOLS_TCTI"
+ROOT_PEM="$WORK/tpm/localca/swtpm-localca-rootca-cert.pem"
+ROOT_SHA256=$(openssl x509 -in "$ROOT_PEM" -outform DER | sha256sum | cut -d' ' -f1)
 
-step "5/6 quote PCRs 0-7 and 16 with a fresh random nonce; plinth verifies it"
-NONCE=$(od -An -v -N32 -tx1 /dev/urandom | tr -d ' \n')
-SELECTION=sha256:0,1,2,3,4,5,6,7,16
-run tpm tpm2_quote -c ak.ctx -l "$SELECTION" -q "$NONCE" -g sha256 \
-    -m quote.attest -s quote.sig >/dev/null
-tpm tpm2_pcrread "$SELECTION" | pcrs_json "$NONCE" >pcrs.json
-run "$PLINTH" tpm verify-quote --ak ak.pub --quote quote.attest --signature quote.sig \
-    --nonce "$NONCE" --pcrs pcrs.json
-echo "    ... and with a different nonce it must refuse (a replayed quote):"
-OTHER=$(od -An -v -N32 -tx1 /dev/urandom | tr -d ' \n')
-if "$PLINTH" tpm verify-quote --ak ak.pub --quote quote.attest --signature quote.sig \
-    --nonce "$OTHER" --pcrs pcrs.json; then
-    echo "ERROR: plinth accepted a quote for another nonce" >&2
-    exit 1
-fi
+step "5/8 start plinth server: its own CA, SQLite, a policy for this node's TPM"
+mkdir -p "$WORK/policies" "$WORK/tpm-roots"
+cp "$ROOT_PEM" "$WORK/tpm/localca/issuercert.pem" "$WORK/tpm-roots/"
+cat >"$WORK/policies/node.toml" <<EOF
+version = 1
+name = "demo-node"
+platform = "tpm"
+description = "a freshly manufactured swtpm: PCR 0 untouched, EK from the demo's local CA"
 
-step "6/6 the TPM's EK certificate chains to the swtpm local CA"
-run tpm tpm2_nvread 0x1c00002 -o ek-cert.der
-mkdir -p roots intermediates
-cp "$WORK/tpm/localca/swtpm-localca-rootca-cert.pem" roots/
-cp "$WORK/tpm/localca/issuercert.pem" intermediates/
-run "$PLINTH" tpm verify-ek ek-cert.der --roots roots --intermediates intermediates \
-    --ek-public ek.pub
+[identity]
+trust_domain = "example.org"
+spiffe_id = "spiffe://{trust_domain}/node/tpm/{ek_hash}"
+svid_ttl_seconds = 3600
 
-cd "$ROOT"
-swtpm_stop
+[tpm.pcrs.sha256]
+0 = ["$(printf '0%.0s' $(seq 64))"]
+
+[tpm.identity]
+roots = ["$ROOT_SHA256"]
+EOF
+PORT=$(free_port)
+cat >"$WORK/server.toml" <<EOF
+data_dir = "$WORK/server"
+listen = "127.0.0.1:$PORT"
+metrics_listen = "127.0.0.1:$(free_port)"
+policies = "$WORK/policies"
+tpm_roots = ["$WORK/tpm-roots"]
+EOF
+"$PLINTH" server --config "$WORK/server.toml" >"$WORK/server.out" 2>"$WORK/server.log" &
+SERVER_PID=$!
+wait_for 30 grep -q listening "$WORK/server.out"
+sed 's/^/    /' "$WORK/server.out"
+run "$PLINTH" bundle show --dir "$WORK/server/ca" >"$WORK/bundle.pem"
+
+step "6/8 start plinth agent: attest with the TPM, serve the Workload API"
+cat >"$WORK/agent.toml" <<EOF
+server = "127.0.0.1:$PORT"
+bundle = "$WORK/bundle.pem"
+tcti = "$TPM2TOOLS_TCTI"
+event_log = ""
+socket = "$WORK/agent/api.sock"
+EOF
+TSS2_LOG=all+none "$PLINTH" agent --config "$WORK/agent.toml" >"$WORK/agent.out" 2>"$WORK/agent.log" &
+AGENT_PID=$!
+wait_for 60 grep -q "node attested" "$WORK/agent.log"
+NODE=$("$PLINTH" node list --data-dir "$WORK/server" --json |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); d=d["nodes"] if isinstance(d,dict) else d; print(d[0]["spiffe_id"])')
+echo "    the node proved its TPM (EK certificate, credential activation, quote, certified key)"
+echo "    and holds an SVID whose key never leaves the TPM: $NODE"
+run "$PLINTH" node list --data-dir "$WORK/server"
+
+step "7/8 register a workload under the node; it fetches its SVID from the Workload API"
+run "$PLINTH" registration create --data-dir "$WORK/server" \
+    --spiffe-id spiffe://example.org/demo/workload --parent-id "$NODE" \
+    --selector "unix:uid:$(id -u)"
+export SPIFFE_ENDPOINT_SOCKET="unix://$WORK/agent/api.sock"
+wait_for 30 "$PLINTH" workload
+run "$PLINTH" workload --audience demo
+
+step "8/8 the audit log: every appraisal hash-chained, checkpoints signed by the CA"
+kill "$AGENT_PID"; wait "$AGENT_PID" || true; AGENT_PID=""
+kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""   # signs a final checkpoint
+run "$PLINTH" audit verify --data-dir "$WORK/server"
+
 printf '\nAll steps passed.\n'

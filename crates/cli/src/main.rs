@@ -14,6 +14,7 @@ mod output;
 mod policy;
 mod server;
 mod agent;
+mod workload;
 mod snp;
 mod spire;
 mod tpm;
@@ -69,6 +70,8 @@ enum Command {
     /// Run the node agent until SIGINT/SIGTERM: TPM attestation, SVID renewal, the SPIFFE
     /// Workload API.
     Agent(agent::AgentArgs),
+    /// What a workload gets from the agent's Workload API: its SVIDs, chain-checked.
+    Workload(workload::WorkloadArgs),
     /// Registrations on a running server (admin socket): create, list, delete.
     Registration(admin::RegistrationArgs),
     /// Attested nodes on a running server (admin socket): list, ban, unban, evict.
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::SpirePlugin(command) => spire::run(command),
         Command::Server(args) => server::run(args),
         Command::Agent(args) => agent::run(args),
+        Command::Workload(args) => workload::run(&args),
         Command::Registration(args) => admin::run_registration(args),
         Command::Node(args) => admin::run_node(args),
         Command::Audit(command) => audit::run(command),
