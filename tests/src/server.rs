@@ -206,7 +206,10 @@ pub fn testdata(relative: &str) -> PathBuf {
         .join(relative)
 }
 
-/// The repository's firmware-policies directory.
+/// A policy from the repository's firmware-policies directory.
+///
+/// # Panics
+/// When the file cannot be read (a test failure).
 pub fn firmware_policy(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../firmware-policies")

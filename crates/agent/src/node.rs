@@ -160,7 +160,10 @@ impl Node {
     /// # Errors
     /// [`Error::Connect`].
     pub async fn channel(&self) -> Result<Channel, Error> {
-        let client = self.current().map(|svid| self.client_cert(&svid)).transpose()?;
+        let client = self
+            .current()
+            .map(|svid| self.client_cert(&svid))
+            .transpose()?;
         let config = plinth_client::client_config(
             self.server.trust.clone(),
             client,
@@ -278,7 +281,9 @@ fn log_failure(error: &Error) {
         Error::Refused(status) => {
             tracing::warn!(code = ?status.code(), reason = status.message(), "attestation failed; retrying");
         }
-        Error::Connect(e) => tracing::warn!(error = %e, "server unreachable; retrying with backoff"),
+        Error::Connect(e) => {
+            tracing::warn!(error = %e, "server unreachable; retrying with backoff");
+        }
         other => tracing::error!(error = %other, "attestation failed; retrying"),
     }
 }
