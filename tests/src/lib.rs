@@ -18,8 +18,10 @@
 //! Nothing here skips: when swtpm or tpm2-tools is missing the harness fails with
 //! [`HarnessError::MissingProgram`], naming the Debian package to install.
 
+pub mod fleet;
 pub mod flows;
 pub mod formats;
+pub mod node;
 pub mod postgres;
 pub mod server;
 

@@ -24,22 +24,23 @@ pub fn tpm_hello(collector: &mut TpmCollector) -> Result<Hello, Error> {
     })
 }
 
-/// Answers a TPM challenge: activates the credential, quotes the PCRs the server asked
-/// for with the nonce, and creates the SVID key in the TPM, certified by the AK with the
-/// nonce. Returns the evidence and the new key (whose handle signs for the SVID later).
+/// Answers a TPM challenge without binding a key (what SPIRE's node attestation needs):
+/// activates the credential and quotes the PCRs the server asked for with the nonce.
 ///
 /// # Errors
 /// [`Error::UnexpectedResponse`] for a challenge without a credential or with an unknown
 /// bank; the collector's errors.
-pub fn tpm_evidence(
+pub fn tpm_quote_evidence(
     collector: &mut TpmCollector,
     challenge: &ChallengeResponse,
     event_log: Option<Vec<u8>>,
-) -> Result<(Evidence, CertifiedKey), Error> {
+) -> Result<Evidence, Error> {
     let credential = challenge
         .credential
         .as_ref()
-        .ok_or(Error::UnexpectedResponse("a TPM challenge without a credential"))?;
+        .ok_or(Error::UnexpectedResponse(
+            "a TPM challenge without a credential",
+        ))?;
     let secret =
         collector.activate_credential(&credential.id_object, &credential.encrypted_secret)?;
     let mut selection = Vec::new();
@@ -47,7 +48,9 @@ pub fn tpm_evidence(
         let alg = HashAlg::ALL
             .into_iter()
             .find(|alg| alg.name() == bank.bank)
-            .ok_or(Error::UnexpectedResponse("the challenge names an unknown PCR bank"))?;
+            .ok_or(Error::UnexpectedResponse(
+                "the challenge names an unknown PCR bank",
+            ))?;
         let pcrs = bank
             .pcrs
             .iter()
@@ -57,8 +60,7 @@ pub fn tpm_evidence(
         selection.push((alg, pcrs));
     }
     let quote = collector.quote(&selection, &challenge.nonce)?;
-    let key = collector.create_certified_key(&challenge.nonce)?;
-    let evidence = Evidence {
+    Ok(Evidence {
         nonce: challenge.nonce.clone(),
         platform: Some(evidence::Platform::Tpm(TpmEvidence {
             activated_secret: secret.to_vec(),
@@ -74,10 +76,28 @@ pub fn tpm_evidence(
                 })
                 .collect(),
             event_log: event_log.unwrap_or_default(),
-            key_public: key.public.clone(),
-            certify: key.attest.clone(),
-            certify_signature: key.signature.clone(),
+            ..TpmEvidence::default()
         })),
-    };
+    })
+}
+
+/// Answers a TPM challenge for an SVID: [`tpm_quote_evidence`], plus the SVID key created
+/// in the TPM and certified by the AK with the nonce. Returns the evidence and the new key
+/// (whose handle signs for the SVID later).
+///
+/// # Errors
+/// As [`tpm_quote_evidence`], and the collector's errors creating the key.
+pub fn tpm_evidence(
+    collector: &mut TpmCollector,
+    challenge: &ChallengeResponse,
+    event_log: Option<Vec<u8>>,
+) -> Result<(Evidence, CertifiedKey), Error> {
+    let mut evidence = tpm_quote_evidence(collector, challenge, event_log)?;
+    let key = collector.create_certified_key(&challenge.nonce)?;
+    if let Some(evidence::Platform::Tpm(tpm)) = &mut evidence.platform {
+        tpm.key_public.clone_from(&key.public);
+        tpm.certify.clone_from(&key.attest);
+        tpm.certify_signature.clone_from(&key.signature);
+    }
     Ok((evidence, key))
 }

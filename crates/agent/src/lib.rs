@@ -21,12 +21,12 @@ pub mod exchange;
 pub mod node;
 mod run;
 pub mod tls;
-pub mod workloads;
 pub mod workload;
+pub mod workloads;
 
 pub use collect::{
     CertifiedKey, PcrValue, Quote, TpmCollector, TpmIdentity, TpmKeyHandle, read_event_log,
 };
 pub use config::AgentConfig;
-pub use run::run;
 pub use error::Error;
+pub use run::run;

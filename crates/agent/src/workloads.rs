@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use plinth_api::attestation::attestation_client::AttestationClient;
 use plinth_api::attestation::{
     MintWorkloadJwtRequest, MintWorkloadX509Request, WorkloadRegistration,
     WorkloadRegistrationsRequest,
 };
-use futures_util::future::BoxFuture;
 use plinth_core::{SpiffeId, TrustDomain, UnixTime};
 use plinth_crypto::{Curve, EcdsaSigningKey, SystemRandom};
 use tokio::sync::watch;

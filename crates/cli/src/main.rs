@@ -4,6 +4,7 @@
 //! prints the specific reason (as JSON with `--json`) and exits 1. Usage errors exit 2.
 
 mod admin;
+mod agent;
 mod audit;
 mod ca;
 mod clock;
@@ -13,13 +14,12 @@ mod nitro;
 mod output;
 mod policy;
 mod server;
-mod agent;
-mod workload;
 mod snp;
 mod spire;
 mod tpm;
 mod tpm_ek;
 mod tpm_eventlog;
+mod workload;
 
 use std::process::ExitCode;
 

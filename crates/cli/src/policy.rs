@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use plinth_core::UnixTime;
 use plinth_nitro::NitroTrust;
-use plinth_policy::ear::{EarAlgorithm, EarSigner, VerifiedEar, VerifierId, issue_ear};
+use plinth_policy::ear::{VerifiedEar, VerifierId, issue_ear};
 use plinth_policy::{Appraisal, Evidence, Outcome, Policy, TpmEvidence, TpmIdentity};
 use plinth_snp::{AmdRoots, Collateral};
 use plinth_tpm::{EkRoots, Public};
@@ -443,25 +443,6 @@ fn print_appraisal(args: &CheckArgs, appraisal: &Appraisal, ear: Option<&str>) -
     }
 }
 
-/// The active authority's JWT key of a CA, as EAR issuance needs it.
-struct AuthoritySigner<'a>(&'a plinth_ca::Authority);
-
-impl EarSigner for AuthoritySigner<'_> {
-    fn algorithm(&self) -> EarAlgorithm {
-        if self.0.jwt_signer().algorithm().jws_name() == "ES384" {
-            EarAlgorithm::Es384
-        } else {
-            EarAlgorithm::Es256
-        }
-    }
-    fn key_id(&self) -> &str {
-        self.0.jwt_key_id()
-    }
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
-        self.0.jwt_signer().sign(message).map_err(|e| e.to_string())
-    }
-}
-
 fn ear(args: &CheckArgs, dir: &Path, appraisal: &Appraisal) -> Result<String> {
     let pin = std::env::var("PLINTH_PKCS11_PIN")
         .ok()
@@ -484,7 +465,7 @@ fn ear(args: &CheckArgs, dir: &Path, appraisal: &Appraisal) -> Result<String> {
         None,
         nonce.as_deref(),
         &verifier,
-        &AuthoritySigner(authority),
+        &plinth_server::AuthorityEarSigner(authority),
     )?)
 }
 

@@ -17,7 +17,6 @@ use plinth_x509::{Certificate, ChainOptions, TrustAnchors};
 use serde_json::json;
 use tonic::transport::Channel;
 
-
 /// `plinth workload` options.
 #[derive(Args)]
 pub(crate) struct WorkloadArgs {

@@ -17,10 +17,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use futures_util::Stream;
 use plinth_agent::TpmCollector;
-use plinth_api::attestation::{
-    ChallengeResponse, Evidence, Hello, PcrValue, TpmEvidence, TpmHello, evidence, hello,
-};
-use plinth_core::HashAlg;
+use plinth_api::attestation::{ChallengeResponse, Evidence, Hello};
 use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -104,69 +101,28 @@ impl TpmSession {
     }
 
     fn hello(&mut self) -> Result<Hello, Error> {
-        let identity = self.collector.identity()?;
-        Ok(Hello {
-            platform: Some(hello::Platform::Tpm(TpmHello {
-                ek_certificate: identity.ek_certificate.unwrap_or_default(),
-                ek_public: identity.ek_public,
-                ak_public: identity.ak_public,
-            })),
-        })
+        Ok(plinth_agent::exchange::tpm_hello(&mut self.collector)?)
     }
 
+    /// SPIRE issues its own SVIDs, so the evidence binds no key: the quote and the
+    /// activated credential only.
     fn answer(&mut self, challenge: &ChallengeResponse) -> Result<Evidence, Error> {
-        let credential = challenge
-            .credential
-            .as_ref()
-            .ok_or(Error::UnexpectedChallenge)?;
-        let secret = self
-            .collector
-            .activate_credential(&credential.id_object, &credential.encrypted_secret)?;
-        let mut selection: Vec<(HashAlg, Vec<u8>)> = Vec::new();
-        for bank in &challenge.pcr_selection {
-            let alg = plinth_evidence::hash_alg_by_name(&bank.bank)
-                .ok_or(Error::Protocol("the challenge names an unknown PCR bank"))?;
-            let pcrs = bank
-                .pcrs
-                .iter()
-                .map(|&p| u8::try_from(p))
-                .collect::<Result<Vec<u8>, _>>()
-                .map_err(|_| Error::Protocol("the challenge names a PCR above 255"))?;
-            selection.push((alg, pcrs));
-        }
-        let quote = self.collector.quote(&selection, &challenge.nonce)?;
         let event_log = match &self.config.event_log {
-            None => Vec::new(),
+            None => None,
             Some((path, required)) => match plinth_agent::read_event_log(path) {
-                Ok(log) => log,
+                Ok(log) => Some(log),
                 Err(error) if !*required => {
                     tracing::warn!(%error, "no event log sent");
-                    Vec::new()
+                    None
                 }
                 Err(error) => return Err(error.into()),
             },
         };
-        Ok(Evidence {
-            nonce: challenge.nonce.clone(),
-            platform: Some(evidence::Platform::Tpm(TpmEvidence {
-                activated_secret: secret.to_vec(),
-                quote: quote.attest,
-                quote_signature: quote.signature,
-                pcr_values: quote
-                    .pcrs
-                    .iter()
-                    .map(|pcr| PcrValue {
-                        bank: pcr.bank.name().to_owned(),
-                        index: u32::from(pcr.index),
-                        value: pcr.value.as_bytes().to_vec(),
-                    })
-                    .collect(),
-                event_log,
-                key_public: Vec::new(),
-                certify: Vec::new(),
-                certify_signature: Vec::new(),
-            })),
-        })
+        Ok(plinth_agent::exchange::tpm_quote_evidence(
+            &mut self.collector,
+            challenge,
+            event_log,
+        )?)
     }
 }
 
