@@ -48,6 +48,10 @@ async fn x509_source(endpoint: &str, id: &str) -> spiffe::X509Source {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario, told in the order it happens"
+)]
 async fn workloads_get_svids_from_the_agent_on_a_real_tpm_and_server() {
     // The server, trusting this swtpm's EK certificates.
     let tpm = Swtpm::start().unwrap_or_else(|e| panic!("cannot run the swtpm tests: {e}"));

@@ -143,7 +143,7 @@ async fn nitro_vector_gets_an_svid_for_its_public_key_and_an_audit_record() {
     let verified = server
         .server
         .store()
-        .verify_audit(&[checkpoint.signer_spki_der.clone()])
+        .verify_audit(std::slice::from_ref(&checkpoint.signer_spki_der))
         .await
         .unwrap();
     assert_eq!(verified.records(), 1);

@@ -31,7 +31,7 @@ const DEFAULT_DATA_DIR: &str = "plinth-data";
 /// Which server to talk to.
 #[derive(Args)]
 pub(crate) struct AdminTarget {
-    /// The server's admin socket [default: `<data dir>/admin.sock`; env PLINTH_ADMIN_SOCKET].
+    /// The server's admin socket (default: `<data dir>/admin.sock`; env PLINTH_ADMIN_SOCKET).
     #[arg(long, global = true, value_name = "PATH", conflicts_with = "data_dir")]
     socket: Option<PathBuf>,
     /// The server's data directory, whose `admin.sock` to use [default: `plinth-data`;
