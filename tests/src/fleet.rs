@@ -31,10 +31,15 @@ use crate::formats::pem_to_der;
 /// The SVID lifetime [`swtpm_policy`] grants.
 pub const SVID_TTL_SECONDS: u64 = 300;
 
+/// [`swtpm_policy_with_ttl`] with [`SVID_TTL_SECONDS`].
+pub fn swtpm_policy(roots_sha256: &[String]) -> String {
+    swtpm_policy_with_ttl(roots_sha256, SVID_TTL_SECONDS)
+}
+
 /// A policy for freshly manufactured swtpm instances: PCR 0 as the TPM leaves it (zero,
 /// no firmware ran), and an EK certified by one of the local CAs whose root certificates
-/// hash (SHA-256 of the DER, hex) to `roots_sha256`.
-pub fn swtpm_policy(roots_sha256: &[String]) -> String {
+/// hash (SHA-256 of the DER, hex) to `roots_sha256`; SVIDs live `svid_ttl_seconds`.
+pub fn swtpm_policy_with_ttl(roots_sha256: &[String], svid_ttl_seconds: u64) -> String {
     let roots = roots_sha256
         .iter()
         .map(|r| format!("\"{r}\""))
@@ -49,7 +54,7 @@ platform = "tpm"
 trust_domain = "example.org"
 spiffe_id = "spiffe://{{trust_domain}}/node/tpm/{{ek_hash}}"
 selectors = ["tpm:root:{{root_fingerprint}}"]
-svid_ttl_seconds = {SVID_TTL_SECONDS}
+svid_ttl_seconds = {svid_ttl_seconds}
 
 [tpm.pcrs.sha256]
 0 = ["{zero}"]

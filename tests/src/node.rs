@@ -9,28 +9,10 @@ use crate::Swtpm;
 use crate::formats::pem_to_der;
 use crate::server::{SteppingClock, TestServer, config_in};
 
-/// A policy for a freshly manufactured swtpm: PCR 0 as the TPM leaves it (zero, no
-/// firmware ran), and an EK certified by the local CA whose root hashes to `root_sha256`.
+/// A policy admitting one freshly manufactured swtpm, whose local CA's root hashes to
+/// `root_sha256` (see [`crate::fleet::swtpm_policy_with_ttl`]).
 pub fn swtpm_policy(root_sha256: &str, svid_ttl_seconds: u64) -> String {
-    format!(
-        r#"version = 1
-name = "swtpm-node"
-platform = "tpm"
-
-[identity]
-trust_domain = "example.org"
-spiffe_id = "spiffe://{{trust_domain}}/node/tpm/{{ek_hash}}"
-selectors = ["tpm:root:{{root_fingerprint}}"]
-svid_ttl_seconds = {svid_ttl_seconds}
-
-[tpm.pcrs.sha256]
-0 = ["{zero}"]
-
-[tpm.identity]
-roots = ["{root_sha256}"]
-"#,
-        zero = "00".repeat(32)
-    )
+    crate::fleet::swtpm_policy_with_ttl(&[root_sha256.to_owned()], svid_ttl_seconds)
 }
 
 /// A server admitting `tpm` (its policy and local CA), on a stepping clock shared with

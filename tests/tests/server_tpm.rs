@@ -11,123 +11,25 @@
     reason = "test code: a failure should abort loudly"
 )]
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use plinth_agent::exchange::{tpm_evidence, tpm_hello};
-use plinth_agent::tls::{SvidClientCert, TpmSigningKey};
-use plinth_agent::{CertifiedKey, TpmCollector};
 use plinth_api::admin::admin_client::AdminClient;
 use plinth_api::admin::{
     BanNodeRequest, EvictNodeRequest, NodeSelector, UnbanNodeRequest, node_selector,
 };
 use plinth_api::attestation::attestation_client::AttestationClient;
-use plinth_api::attestation::{AttestationResult, Hello};
-use plinth_core::{HashAlg, UnixTime};
-use plinth_e2e::Swtpm;
-use plinth_e2e::formats::pem_to_der;
-use plinth_e2e::server::{SteppingClock, TestServer, config_in};
+use plinth_core::UnixTime;
+use plinth_e2e::fleet::TpmNode;
+use plinth_e2e::node::swtpm_server;
+use plinth_e2e::server::{SteppingClock, TestServer};
 use plinth_server::ERROR_CODE_HEADER;
 use tonic::Code;
-use tonic::transport::Channel;
 
 /// The SVID lifetime the test policy grants.
 const SVID_TTL_SECONDS: u64 = 300;
 
-/// A policy for a freshly manufactured swtpm: PCR 0 as the TPM leaves it (zero, no
-/// firmware ran), and an EK certified by this instance's own local CA.
-fn swtpm_policy(root_sha256: &str) -> String {
-    format!(
-        r#"version = 1
-name = "swtpm-node"
-platform = "tpm"
-
-[identity]
-trust_domain = "example.org"
-spiffe_id = "spiffe://{{trust_domain}}/node/tpm/{{ek_hash}}"
-selectors = ["tpm:root:{{root_fingerprint}}"]
-svid_ttl_seconds = {SVID_TTL_SECONDS}
-
-[tpm.pcrs.sha256]
-0 = ["{zero}"]
-
-[tpm.identity]
-roots = ["{root_sha256}"]
-"#,
-        zero = "00".repeat(32)
-    )
-}
-
-struct Node {
-    // Declared first so it is dropped before the TPM it talks to.
-    collector: Arc<Mutex<TpmCollector>>,
-    tpm: Swtpm,
-    hello: Hello,
-}
-
-impl Node {
-    fn start() -> Self {
-        let tpm = Swtpm::start().unwrap_or_else(|e| panic!("cannot run the swtpm tests: {e}"));
-        let mut collector = TpmCollector::open(tpm.tcti()).unwrap();
-        let hello = tpm_hello(&mut collector).unwrap();
-        Self {
-            collector: Arc::new(Mutex::new(collector)),
-            tpm,
-            hello,
-        }
-    }
-
-    fn root_der(&self) -> Vec<u8> {
-        pem_to_der(&std::fs::read_to_string(self.tpm.root_ca_pem()).unwrap()).unwrap()
-    }
-
-    /// One attestation: challenge, evidence from the TPM, result.
-    async fn attest(
-        &self,
-        client: &mut AttestationClient<Channel>,
-    ) -> Result<(AttestationResult, CertifiedKey), tonic::Status> {
-        let challenge = client.challenge(self.hello.clone()).await?.into_inner();
-        let (evidence, key) =
-            tpm_evidence(&mut self.collector.lock().unwrap(), &challenge, None).unwrap();
-        let result = client.attest(evidence).await?.into_inner();
-        Ok((result, key))
-    }
-
-    /// The SVID as a TLS client identity, its key in the TPM.
-    fn client_cert(
-        &self,
-        result: &AttestationResult,
-        key: &CertifiedKey,
-    ) -> Arc<dyn rustls::client::ResolvesClientCert> {
-        let handle =
-            plinth_agent::TpmKeyHandle::from_blobs(key.key.wrapped_private(), key.key.public())
-                .unwrap();
-        Arc::new(SvidClientCert::new(
-            result.svid_chain.clone(),
-            TpmSigningKey::new(Arc::clone(&self.collector), handle),
-        ))
-    }
-}
-
-async fn server_for(node: &Node) -> (TestServer, SteppingClock) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = node.root_der();
-    let root_hash = plinth_crypto::digest(HashAlg::Sha256, &root).to_hex();
-    let mut config = config_in(dir.path(), &[("tpm.toml", swtpm_policy(&root_hash))]);
-    let roots = dir.path().join("tpm-roots");
-    std::fs::create_dir_all(&roots).unwrap();
-    let _root = std::fs::copy(node.tpm.root_ca_pem(), roots.join("root.pem")).unwrap();
-    let _issuer = std::fs::copy(node.tpm.issuer_cert_pem(), roots.join("issuer.pem")).unwrap();
-    config.tpm_roots = vec![roots];
-    let clock = SteppingClock::now();
-    let server = TestServer::start_with(
-        dir,
-        config,
-        Arc::new(clock.clone()),
-        Arc::new(clock.clone()),
-    )
-    .await;
-    (server, clock)
+async fn server_for(node: &TpmNode) -> (TestServer, SteppingClock) {
+    swtpm_server(&node.tpm, SVID_TTL_SECONDS).await
 }
 
 fn error_code(status: &tonic::Status) -> &str {
@@ -140,7 +42,7 @@ fn error_code(status: &tonic::Status) -> &str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tpm_exchange_mints_an_svid_for_the_tpm_held_key_with_an_audit_record() {
-    let node = Node::start();
+    let node = TpmNode::start();
     let (server, clock) = server_for(&node).await;
     let mut client = server.attestation().await;
     let (result, key) = node.attest(&mut client).await.unwrap();
@@ -206,7 +108,7 @@ async fn tpm_exchange_mints_an_svid_for_the_tpm_held_key_with_an_audit_record() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn renewal_over_mtls_with_the_current_svid_is_a_fresh_attestation() {
-    let node = Node::start();
+    let node = TpmNode::start();
     let (server, clock) = server_for(&node).await;
     let mut client = server.attestation().await;
     let (first, key) = node.attest(&mut client).await.unwrap();
@@ -263,7 +165,7 @@ async fn renewal_over_mtls_with_the_current_svid_is_a_fresh_attestation() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn banned_node_is_refused_until_unbanned() {
-    let node = Node::start();
+    let node = TpmNode::start();
     let (server, _clock) = server_for(&node).await;
     let mut client = server.attestation().await;
     let (first, _key) = node.attest(&mut client).await.unwrap();
