@@ -375,10 +375,16 @@ async fn validate_jwt_svid_rejects_bad_tokens_with_invalid_argument() {
         .jwt_svid(&id("/frontend"), &["plinth-test".to_owned()])
         .await
         .unwrap();
-    // The signature of the good token with its last character changed.
+    // The signature of the good token with its first character changed (the first
+    // base64url character carries six whole bits, so the encoding stays canonical and
+    // only the signature check can refuse it).
+    let signature_at = good.rfind('.').unwrap() + 1;
+    let first = good[signature_at..].chars().next().unwrap();
     let mut tampered = good.clone();
-    let last = tampered.pop().unwrap();
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    tampered.replace_range(
+        signature_at..=signature_at,
+        if first == 'A' { "B" } else { "A" },
+    );
     for (audience, svid, why) in [
         ("someone-else", good.as_str(), "audience does not match"),
         ("plinth-test", foreign.as_str(), "kid names no key"),
