@@ -45,12 +45,9 @@ pub fn tpm_quote_evidence(
         collector.activate_credential(&credential.id_object, &credential.encrypted_secret)?;
     let mut selection = Vec::new();
     for bank in &challenge.pcr_selection {
-        let alg = HashAlg::ALL
-            .into_iter()
-            .find(|alg| alg.name() == bank.bank)
-            .ok_or(Error::UnexpectedResponse(
-                "the challenge names an unknown PCR bank",
-            ))?;
+        let alg = HashAlg::from_name(&bank.bank).ok_or(Error::UnexpectedResponse(
+            "the challenge names an unknown PCR bank",
+        ))?;
         let pcrs = bank
             .pcrs
             .iter()

@@ -32,6 +32,11 @@ impl HashAlg {
         }
     }
 
+    /// The algorithm named `name` ([`Self::name`]'s inverse), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|alg| alg.name() == name)
+    }
+
     /// Lower-case name, as used in JSON (`sha256`).
     pub const fn name(self) -> &'static str {
         match self {

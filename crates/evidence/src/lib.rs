@@ -32,10 +32,3 @@ pub use appraised::{Appraised, PassedAttestation};
 pub use challenge::{MAX_EVIDENCE_LEN, NONCE_LEN, PendingChallenge, Verifier};
 pub use error::Error;
 pub use trust::Trust;
-
-/// Parses a bank name (`sha1`, `sha256`, `sha384`, `sha512`).
-pub fn hash_alg_by_name(name: &str) -> Option<plinth_core::HashAlg> {
-    plinth_core::HashAlg::ALL
-        .into_iter()
-        .find(|alg| alg.name() == name)
-}

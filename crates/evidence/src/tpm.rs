@@ -1,7 +1,7 @@
 //! TPM evidence: EK identity, credential activation, quote, event log, certified key.
 
 use plinth_api::attestation::{TpmEvidence as WireEvidence, TpmHello};
-use plinth_core::{BoundKey, Platform, SecureRandom, UnixTime};
+use plinth_core::{BoundKey, HashAlg, Platform, SecureRandom, UnixTime};
 use plinth_policy::{Evidence, TpmEvidence, TpmIdentity};
 use plinth_tpm::{
     ActivationCommitment, AllowListedEk, CredentialChallenge, PcrValues, Public, VerifiedEk,
@@ -10,7 +10,7 @@ use plinth_tpm::{
 
 use crate::appraised::Facts;
 use crate::challenge::budget;
-use crate::{Error, Trust, hash_alg_by_name};
+use crate::{Error, Trust};
 
 /// Budgets for the TPM fields an agent sends.
 const MAX_PUBLIC_LEN: usize = 1024;
@@ -139,7 +139,7 @@ pub(crate) fn verify(
     budget("pcr_values", evidence.pcr_values.len(), MAX_PCR_VALUES)?;
     let mut pcrs = PcrValues::default();
     for value in &evidence.pcr_values {
-        let bank = hash_alg_by_name(&value.bank).ok_or_else(|| Error::Malformed {
+        let bank = HashAlg::from_name(&value.bank).ok_or_else(|| Error::Malformed {
             field: "pcr_values",
             reason: format!("unknown bank {:?}", value.bank),
         })?;

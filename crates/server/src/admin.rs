@@ -16,7 +16,7 @@ use plinth_store::{BanKind, NewRegistration};
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
-use crate::attest::serial_key;
+use crate::attest::peer_serial;
 use crate::error::Error;
 
 /// Where the admin API is served.
@@ -80,12 +80,8 @@ impl AdminService {
         if self.transport == Transport::UnixSocket {
             return Ok(());
         }
-        let serial = request
-            .peer_certs()
-            .and_then(|certs| certs.first().cloned())
-            .and_then(|leaf| plinth_x509::Certificate::from_der(leaf.as_ref()).ok())
-            .map(|cert| serial_key(cert.serial()))
-            .ok_or_else(|| Error::NotAdmin("present an admin SVID".into()))?;
+        let serial =
+            peer_serial(request).ok_or_else(|| Error::NotAdmin("present an admin SVID".into()))?;
         let svid = self
             .app
             .store

@@ -173,15 +173,18 @@ impl Attestation for AttestationService {
     }
 }
 
-/// The serial of the caller's TLS client certificate, if it presented one (rustls has
-/// already checked it chains to the bundle and is within its validity).
-fn renewal_of<T>(request: &Request<T>) -> Option<Renewal> {
+/// The serial (as [`serial_key`]) of the caller's TLS client certificate, if it
+/// presented one (rustls has already checked it chains to the bundle and is within its
+/// validity).
+pub(crate) fn peer_serial<T>(request: &Request<T>) -> Option<String> {
     let certs = request.peer_certs()?;
     let leaf = certs.first()?;
     let cert = plinth_x509::Certificate::from_der(leaf.as_ref()).ok()?;
-    Some(Renewal {
-        serial: serial_key(cert.serial()),
-    })
+    Some(serial_key(cert.serial()))
+}
+
+fn renewal_of<T>(request: &Request<T>) -> Option<Renewal> {
+    peer_serial(request).map(|serial| Renewal { serial })
 }
 
 pub(crate) fn platform_name(evidence: &Evidence) -> &'static str {

@@ -13,7 +13,7 @@ use plinth_core::{BoundKey, SpiffeId};
 use tonic::Request;
 
 use crate::app::App;
-use crate::attest::serial_key;
+use crate::attest::peer_serial;
 use crate::error::Error;
 
 /// The most SPKI bytes a workload key may have (RSA-4096 is about 550).
@@ -21,11 +21,7 @@ const MAX_SPKI_LEN: usize = 1024;
 
 /// The calling node's SPIFFE ID, from its client certificate.
 pub(crate) async fn calling_node<T>(app: &App, request: &Request<T>) -> Result<String, Error> {
-    let serial = request
-        .peer_certs()
-        .and_then(|certs| certs.first().cloned())
-        .and_then(|leaf| plinth_x509::Certificate::from_der(leaf.as_ref()).ok())
-        .map(|cert| serial_key(cert.serial()))
+    let serial = peer_serial(request)
         .ok_or_else(|| Error::Renewal("present the node's SVID (mutual TLS)".into()))?;
     let svid = match app.store.get_svid(&serial).await {
         Ok(svid) => svid,
