@@ -52,7 +52,7 @@ use plinth_store::{CaJournalEntry, PolicyText, Store};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server as TonicServer;
 
 pub use app::{Clock, SystemClock};
@@ -115,12 +115,13 @@ pub async fn start_with_clock(
     record_ca_journal(&store, &ca, now).await?;
     let (policies, policy_texts) = load_policies(&config.policies)?;
     let verifier = Verifier::new(load_trust(&config)?, policies);
-    let tls = tls::server_tls(
+    let identity = Arc::new(tls::ServerIdentity::mint(
         ca.ca(),
         Duration::from_secs(config.server_svid_ttl_seconds),
         now,
         &rng,
-    )?;
+    )?);
+    let acceptor = tls::acceptor(ca.ca(), Arc::clone(&identity))?;
     let app = Arc::new(App {
         metrics: metrics::Metrics::new(),
         config,
@@ -159,15 +160,20 @@ pub async fn start_with_clock(
         app.metrics.set_ca_expiry(authority.not_after().as_secs());
     }
     let (shutdown, signal) = watch::channel(false);
-    let tasks = spawn_services(
+    let mut tasks = spawn_services(
         &app,
         listener,
         admin_listener,
         metrics_listener,
-        tls,
+        acceptor,
         &signal,
     )
     .await?;
+    tasks.push(tokio::spawn(roll_server_svid(
+        Arc::clone(&app),
+        identity,
+        signal.clone(),
+    )));
     tracing::info!(
         %addr,
         admin_socket = %admin_socket.display(),
@@ -192,7 +198,7 @@ async fn spawn_services(
     listener: TcpListener,
     admin_listener: UnixListener,
     metrics_listener: Option<TcpListener>,
-    tls: tonic::transport::ServerTlsConfig,
+    acceptor: tokio_rustls::TlsAcceptor,
     signal: &watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<Result<(), Error>>>, Error> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -214,20 +220,14 @@ async fn spawn_services(
     let grace = Duration::from_secs(app.config.shutdown_grace_seconds);
 
     let mut tasks = Vec::new();
-    let mut tcp = TonicServer::builder()
-        .tls_config(tls)
-        .map_err(|e| Error::Startup {
-            what: "TLS",
-            reason: e.to_string(),
-        })?;
-    let router = tcp
+    let router = TonicServer::builder()
         .add_service(health.clone())
         .add_service(attestation)
         .add_service(admin_tls);
     tasks.push(tokio::spawn(serve(
         "attestation API",
         router.serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener),
+            tls::incoming(listener, acceptor, signal.clone()),
             stopped(signal.clone()),
         ),
         signal.clone(),
@@ -379,6 +379,43 @@ async fn stopped(mut signal: watch::Receiver<bool>) {
         if signal.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// Replaces the server's TLS SVID at half its lifetime until shutdown; a failed roll is
+/// logged and retried in a minute (the current SVID stays until then).
+async fn roll_server_svid(
+    app: Arc<App>,
+    identity: Arc<tls::ServerIdentity>,
+    signal: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let ttl = Duration::from_secs(app.config.server_svid_ttl_seconds);
+    let mut wait = Duration::from_millis(
+        identity
+            .roll_at()
+            .as_millis()
+            .saturating_sub(app.clock.now().as_millis()),
+    );
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stopped(signal.clone()) => return Ok(()),
+        }
+        wait = match identity.roll(app.ca.ca(), ttl, app.clock.now(), &app.rng) {
+            Ok(not_after) => {
+                tracing::info!(%not_after, "server TLS SVID renewed");
+                Duration::from_millis(
+                    identity
+                        .roll_at()
+                        .as_millis()
+                        .saturating_sub(app.clock.now().as_millis()),
+                )
+            }
+            Err(error) => {
+                tracing::error!(%error, expires = %identity.not_after(), "renewing the server TLS SVID failed; retrying in a minute");
+                Duration::from_secs(60)
+            }
+        };
     }
 }
 
