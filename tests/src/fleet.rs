@@ -200,7 +200,7 @@ impl TpmNode {
                 .unwrap_or_else(|e| panic!("the SVID key: {e}"));
         Arc::new(SvidClientCert::new(
             result.svid_chain.clone(),
-            TpmSigningKey::new(Arc::clone(&self.collector), handle),
+            Arc::new(TpmSigningKey::new(Arc::clone(&self.collector), handle)),
         ))
     }
 }

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use plinth_agent::TpmCollector;
+use plinth_agent::exchange::TpmSource;
 use plinth_agent::node::{Node, ServerEndpoint, SystemClock};
 use plinth_core::{HashAlg, SpiffeId};
 use plinth_e2e::Swtpm;
@@ -72,13 +73,15 @@ async fn setup(svid_ttl_seconds: u64) -> (Setup, RunningServer) {
     )
     .unwrap();
     let node = Node::new(
-        TpmCollector::open(tpm.tcti()).unwrap(),
+        Box::new(TpmSource::new(
+            TpmCollector::open(tpm.tcti()).unwrap(),
+            None,
+        )),
         ServerEndpoint {
             addr: server.local_addr(),
             trust,
             tls_time: None,
         },
-        None,
         Arc::new(SystemClock),
     )
     .unwrap();

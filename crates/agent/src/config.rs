@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::Error;
+use crate::collect::{EvidenceSource, Platform};
 
 /// The agent configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -21,6 +22,9 @@ pub struct AgentConfig {
     /// The trust bundle to bootstrap from: PEM (`plinth bundle show`)
     /// (`PLINTH_AGENT_BUNDLE`). Default `bundle.pem`.
     pub bundle: PathBuf,
+    /// The node's hardware (`PLINTH_AGENT_PLATFORM`): `tpm`, `nitro` or `snp`. Default
+    /// `tpm`.
+    pub platform: Platform,
     /// The TPM (`PLINTH_AGENT_TCTI`). Default `device:/dev/tpmrm0`.
     pub tcti: String,
     /// The TCG event log sent with each quote; empty for none. Default the kernel's.
@@ -39,6 +43,7 @@ impl Default for AgentConfig {
             trust_domain: "example.org".to_owned(),
             server_id: None,
             bundle: PathBuf::from("bundle.pem"),
+            platform: Platform::Tpm,
             tcti: crate::collect::tpm::DEFAULT_TCTI.to_owned(),
             event_log: Some(PathBuf::from(crate::collect::tpm::DEFAULT_EVENT_LOG)),
             socket: PathBuf::from("/run/plinth/agent.sock"),
@@ -75,6 +80,11 @@ impl AgentConfig {
                 "PLINTH_AGENT_TRUST_DOMAIN" => config.trust_domain = value,
                 "PLINTH_AGENT_BUNDLE" => config.bundle = value.into(),
                 "PLINTH_AGENT_TCTI" => config.tcti = value,
+                "PLINTH_AGENT_PLATFORM" => {
+                    config.platform = value
+                        .parse()
+                        .map_err(|e| Error::Agent(format!("{key}={value}: {e}")))?;
+                }
                 "PLINTH_AGENT_SOCKET" => config.socket = value.into(),
                 _ => {}
             }
@@ -89,6 +99,14 @@ impl AgentConfig {
         Ok(config)
     }
 
+    /// Opens this platform's evidence source (blocking: it talks to the device).
+    ///
+    /// # Errors
+    /// The device's error.
+    pub fn open_evidence_source(&self) -> Result<Box<dyn EvidenceSource>, Error> {
+        crate::collect::open(self.platform, &self.tcti, self.event_log.clone())
+    }
+
     /// The server's SPIFFE ID.
     ///
     /// # Errors
@@ -99,5 +117,49 @@ impl AgentConfig {
             .clone()
             .unwrap_or_else(|| format!("spiffe://{}/plinth/server", self.trust_domain));
         plinth_core::SpiffeId::parse(&text).map_err(|e| Error::Agent(format!("server_id: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn platform_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, "platform = \"nitro\"\n").unwrap();
+        let from_file = AgentConfig::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(from_file.platform, Platform::Nitro);
+        let overridden =
+            AgentConfig::load(Some(&path), env(&[("PLINTH_AGENT_PLATFORM", "snp")])).unwrap();
+        assert_eq!(overridden.platform, Platform::Snp);
+        assert_eq!(
+            AgentConfig::load(None, env(&[])).unwrap().platform,
+            Platform::Tpm
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_platform_with_agent() {
+        let error = AgentConfig::load(None, env(&[("PLINTH_AGENT_PLATFORM", "sgx")])).unwrap_err();
+        assert!(
+            matches!(&error, Error::Agent(message) if message.contains("PLINTH_AGENT_PLATFORM")),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, "platform = \"sgx\"\n").unwrap();
+        assert!(matches!(
+            AgentConfig::load(Some(&path), env(&[])),
+            Err(Error::Agent(_))
+        ));
     }
 }

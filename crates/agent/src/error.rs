@@ -111,6 +111,52 @@ pub enum Error {
     /// The Workload API server stopped with an error.
     #[error("Workload API server: {0}")]
     WorkloadServer(tonic::transport::Error),
+    /// The Nitro Secure Module could not be reached, refused (with its error code), or
+    /// answered with something other than a document; or the nonce is over its limit.
+    #[error("Nitro Secure Module: {0}")]
+    Nsm(#[from] plinth_nsm::Error),
+    /// The document the NSM returned does not parse (checked before it is sent).
+    #[error("self-check of the Nitro attestation document failed: {0}")]
+    NitroDocument(plinth_nitro::Error),
+    /// The document the NSM returned does not carry the challenge's nonce.
+    #[error("the Nitro attestation document does not carry the challenge nonce")]
+    NitroNonceMismatch,
+    /// The document the NSM returned does not carry exactly the public key asked for (the
+    /// SVID key's SubjectPublicKeyInfo, or none).
+    #[error("the Nitro attestation document does not carry the key asked for")]
+    NitroPublicKeyMismatch,
+    /// The guest's SEV-SNP report interface (configfs-tsm) is missing or failed.
+    #[error("SEV-SNP report interface {path}: {what}: {source}")]
+    SnpDevice {
+        /// The file or directory.
+        path: PathBuf,
+        /// The step that failed.
+        what: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The report interface is not SEV-SNP's (configfs-tsm names another provider).
+    #[error("the configfs-tsm report provider is {found:?}, not sev_guest")]
+    SnpProvider {
+        /// The provider named.
+        found: String,
+    },
+    /// The report interface answered out of bounds (a report or certificate table over
+    /// its budget, an unreadable attribute, or a concurrent writer to the report instance).
+    #[error("unexpected SEV-SNP report interface response: {0}")]
+    SnpUnexpected(&'static str),
+    /// The report (or certificate table) the firmware returned does not parse (checked
+    /// before it is sent).
+    #[error("self-check of the SEV-SNP {what} failed: {source}")]
+    SnpSelfCheck {
+        /// What was being checked.
+        what: &'static str,
+        /// The parser's error.
+        source: plinth_snp::Error,
+    },
+    /// The report's REPORT_DATA is not the SHA-512(nonce ‖ key) asked for.
+    #[error("the SEV-SNP report does not carry the REPORT_DATA asked for")]
+    SnpReportDataMismatch,
 }
 
 impl Error {

@@ -5,9 +5,70 @@ use plinth_api::attestation::{
     ChallengeResponse, Evidence, Hello, PcrValue as WirePcrValue, TpmEvidence, TpmHello, evidence,
     hello,
 };
-use plinth_core::HashAlg;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use plinth_core::HashAlg;
+use rustls::sign::SigningKey;
+
+use crate::collect::EvidenceSource;
+use crate::tls::TpmSigningKey;
 use crate::{CertifiedKey, Error, TpmCollector};
+
+/// The TPM as an [`EvidenceSource`]. The collector is shared with the TLS signers of the
+/// keys it creates (the TPM serves one command at a time); the event log is read afresh
+/// for every quote.
+#[derive(Debug)]
+pub struct TpmSource {
+    tpm: Arc<Mutex<TpmCollector>>,
+    event_log: Option<PathBuf>,
+}
+
+impl TpmSource {
+    /// The TPM behind `collector`, quoting with the event log at `event_log` (none sent
+    /// when `None`).
+    pub fn new(collector: TpmCollector, event_log: Option<PathBuf>) -> Self {
+        Self {
+            tpm: Arc::new(Mutex::new(collector)),
+            event_log,
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, TpmCollector>, Error> {
+        self.tpm
+            .lock()
+            .map_err(|_| Error::Agent("the TPM collector lock is poisoned".into()))
+    }
+
+    fn event_log(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.event_log
+            .as_deref()
+            .map(crate::read_event_log)
+            .transpose()
+    }
+}
+
+impl EvidenceSource for TpmSource {
+    fn hello(&mut self) -> Result<Hello, Error> {
+        tpm_hello(&mut *self.lock()?)
+    }
+
+    fn evidence_for_new_key(
+        &mut self,
+        challenge: &ChallengeResponse,
+    ) -> Result<(Evidence, Arc<dyn SigningKey>), Error> {
+        let log = self.event_log()?;
+        let (evidence, key) = tpm_evidence(&mut *self.lock()?, challenge, log)?;
+        let signer: Arc<dyn SigningKey> =
+            Arc::new(TpmSigningKey::new(Arc::clone(&self.tpm), key.key));
+        Ok((evidence, signer))
+    }
+
+    fn evidence_without_key(&mut self, challenge: &ChallengeResponse) -> Result<Evidence, Error> {
+        let log = self.event_log()?;
+        tpm_quote_evidence(&mut *self.lock()?, challenge, log)
+    }
+}
 
 /// The TPM's hello: its EK (certificate and public area) and AK.
 ///

@@ -1,6 +1,7 @@
 //! The node's identity over time: attest at start, renew at half the SVID's lifetime with
-//! a fresh exchange over mutual TLS (the SVID's key stays in the TPM), back off with
-//! jitter while the server is unreachable, and keep the last valid SVID until it expires.
+//! a fresh exchange over mutual TLS (the SVID's key stays where the evidence bound it),
+//! back off with jitter while the server is unreachable, and keep the last valid SVID
+//! until it expires.
 //!
 //! ```text
 //!  start ─► attest (no client certificate) ─► NodeSvid ─► sleep until half-life
@@ -21,9 +22,11 @@ use rustls::client::ResolvesClientCert;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
-use crate::exchange::{tpm_evidence, tpm_hello};
-use crate::tls::{SvidClientCert, TpmSigningKey};
-use crate::{Error, TpmCollector, TpmKeyHandle};
+use rustls::sign::SigningKey;
+
+use crate::Error;
+use crate::collect::EvidenceSource;
+use crate::tls::SvidClientCert;
 
 /// The first retry delay, and the cap.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -55,8 +58,8 @@ pub struct NodeSvid {
     pub spiffe_id: SpiffeId,
     /// DER, leaf first.
     pub chain: Vec<Vec<u8>>,
-    /// The key, in the TPM.
-    pub key: TpmKeyHandle,
+    /// The key the evidence bound (in the TPM, or in enclave or confidential-VM memory).
+    pub key: Arc<dyn SigningKey>,
     /// Expiry.
     pub not_after: UnixTime,
     /// When it was issued (the agent's clock).
@@ -89,42 +92,34 @@ pub struct ServerEndpoint {
     pub tls_time: Option<Arc<dyn rustls::time_provider::TimeProvider>>,
 }
 
-/// The node: its TPM, its server, its current SVID.
+/// The node: its evidence source, its server, its current SVID.
 pub struct Node {
-    collector: Arc<Mutex<TpmCollector>>,
+    source: Arc<Mutex<Box<dyn EvidenceSource>>>,
     hello: Hello,
     server: ServerEndpoint,
-    event_log: Option<std::path::PathBuf>,
     clock: Arc<dyn AgentClock>,
     current: watch::Sender<Option<Arc<NodeSvid>>>,
 }
 
 impl Node {
-    /// A node with this TPM and server.
+    /// A node with this evidence source and server.
     ///
     /// # Errors
-    /// The collector's error reading the TPM's identity.
+    /// The source's error making its hello (reading the TPM's identity).
     pub fn new(
-        mut collector: TpmCollector,
+        mut source: Box<dyn EvidenceSource>,
         server: ServerEndpoint,
-        event_log: Option<std::path::PathBuf>,
         clock: Arc<dyn AgentClock>,
     ) -> Result<Self, Error> {
-        let hello = tpm_hello(&mut collector)?;
+        let hello = source.hello()?;
         let (current, _) = watch::channel(None);
         Ok(Self {
-            collector: Arc::new(Mutex::new(collector)),
+            source: Arc::new(Mutex::new(source)),
             hello,
             server,
-            event_log,
             clock,
             current,
         })
-    }
-
-    /// The TPM collector (shared: the TPM serves one command at a time).
-    pub fn collector(&self) -> Arc<Mutex<TpmCollector>> {
-        Arc::clone(&self.collector)
     }
 
     /// Follows the current SVID (None until the first attestation succeeds, and again once
@@ -143,16 +138,12 @@ impl Node {
             .cloned()
     }
 
-    /// The current SVID as a TLS client identity.
-    ///
-    /// # Errors
-    /// [`Error::InvalidKeyBlob`] if the key handle cannot be copied.
-    pub fn client_cert(&self, svid: &NodeSvid) -> Result<Arc<dyn ResolvesClientCert>, Error> {
-        let handle = TpmKeyHandle::from_blobs(svid.key.wrapped_private(), svid.key.public())?;
-        Ok(Arc::new(SvidClientCert::new(
+    /// The SVID as a TLS client identity.
+    pub fn client_cert(svid: &NodeSvid) -> Arc<dyn ResolvesClientCert> {
+        Arc::new(SvidClientCert::new(
             svid.chain.clone(),
-            TpmSigningKey::new(Arc::clone(&self.collector), handle),
-        )))
+            Arc::clone(&svid.key),
+        ))
     }
 
     /// A channel to the server, over mutual TLS with the current SVID when there is one.
@@ -160,10 +151,7 @@ impl Node {
     /// # Errors
     /// [`Error::Connect`].
     pub async fn channel(&self) -> Result<Channel, Error> {
-        let client = self
-            .current()
-            .map(|svid| self.client_cert(&svid))
-            .transpose()?;
+        let client = self.current().map(|svid| Self::client_cert(&svid));
         let config = plinth_client::client_config(
             self.server.trust.clone(),
             client,
@@ -176,7 +164,7 @@ impl Node {
     ///
     /// # Errors
     /// [`Error::Connect`], [`Error::Refused`] (a policy refusal names its rules), or the
-    /// TPM's error.
+    /// evidence source's error.
     pub async fn attest(&self) -> Result<Arc<NodeSvid>, Error> {
         let mut client = AttestationClient::new(self.channel().await?);
         let challenge = client
@@ -184,17 +172,12 @@ impl Node {
             .await
             .map_err(Error::Refused)?
             .into_inner();
-        let collector = Arc::clone(&self.collector);
-        let event_log = self.event_log.clone();
+        let source = Arc::clone(&self.source);
         let (evidence, key) = tokio::task::spawn_blocking(move || {
-            let log = match event_log {
-                Some(path) => Some(crate::read_event_log(&path)?),
-                None => None,
-            };
-            let mut collector = collector
+            source
                 .lock()
-                .map_err(|_| Error::Agent("the TPM collector lock is poisoned".into()))?;
-            tpm_evidence(&mut collector, &challenge, log)
+                .map_err(|_| Error::Agent("the evidence source lock is poisoned".into()))?
+                .evidence_for_new_key(&challenge)
         })
         .await
         .map_err(|e| Error::Agent(e.to_string()))??;
@@ -208,7 +191,7 @@ impl Node {
         let svid = Arc::new(NodeSvid {
             spiffe_id,
             chain: result.svid_chain,
-            key: key.key,
+            key,
             not_after: UnixTime::from_millis(u64::try_from(result.expires_at_ms).unwrap_or(0)),
             issued_at: self.clock.now(),
             bundle_x509: result.bundle_x509,

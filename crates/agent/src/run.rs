@@ -9,15 +9,15 @@ use tokio::sync::watch;
 use crate::node::{AgentClock, Node, ServerEndpoint, SystemClock};
 use crate::workload::{IdentitySource, SocketConfig};
 use crate::workloads::Workloads;
-use crate::{AgentConfig, Error, TpmCollector};
+use crate::{AgentConfig, Error};
 
 /// Runs the agent until `shutdown` resolves: attests the node and keeps it attested,
 /// keeps the registered workloads' SVIDs fresh, and serves the Workload API on
 /// `config.socket`.
 ///
 /// # Errors
-/// [`Error::Agent`] for an unreadable bundle, the TPM's error at start, or the Workload
-/// API socket's.
+/// [`Error::Agent`] for an unreadable bundle, the evidence device's error at start, or
+/// the Workload API socket's.
 pub async fn run(
     config: AgentConfig,
     shutdown: impl std::future::Future<Output = ()>,
@@ -29,19 +29,20 @@ pub async fn run(
         ))
     })?;
     let trust = ServerTrust::from_pem(&bundle, config.server_id()?)?;
-    let tcti = config.tcti.clone();
-    let collector = tokio::task::spawn_blocking(move || TpmCollector::open(&tcti))
-        .await
-        .map_err(|e| Error::Agent(e.to_string()))??;
+    let source = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || config.open_evidence_source())
+            .await
+            .map_err(|e| Error::Agent(e.to_string()))??
+    };
     let clock: Arc<dyn AgentClock> = Arc::new(SystemClock);
     let node = Arc::new(Node::new(
-        collector,
+        source,
         ServerEndpoint {
             addr: config.server,
             trust,
             tls_time: None,
         },
-        config.event_log.clone(),
         Arc::clone(&clock),
     )?);
     let workloads = Arc::new(Workloads::new(Arc::clone(&node)));
@@ -49,6 +50,7 @@ pub async fn run(
         crate::workload::bind(&SocketConfig::new(config.socket.clone()).mode(config.socket_mode))?;
     tracing::info!(
         server = %config.server,
+        platform = ?config.platform,
         socket = %listener.path().display(),
         "plinth agent started"
     );

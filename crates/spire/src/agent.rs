@@ -8,16 +8,19 @@
 //!    plugin ─ challenge_response = Evidence { nonce, activated secret, quote, PCRs, log } ─►
 //! ```
 //!
-//! The TPM is reached through tss-esapi, which blocks, so each attestation runs on its own
-//! blocking thread holding one [`TpmCollector`]: the AK announced in the hello is the AK
-//! that quotes. No SVID key is certified: SPIRE issues the agent's SVID for its own key.
+//! With `platform = "nitro"` or `"snp"` the payload names only the platform, and the
+//! answer is an NSM attestation document or an SNP report over the nonce.
+//!
+//! The devices block, so each attestation runs on its own blocking thread holding one
+//! evidence source: for a TPM, the AK announced in the hello is the AK that quotes. No
+//! SVID key is bound: SPIRE issues the agent's SVID for its own key.
 
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use futures_util::Stream;
-use plinth_agent::TpmCollector;
-use plinth_api::attestation::{ChallengeResponse, Evidence, Hello};
+use plinth_agent::collect::EvidenceSource;
+use plinth_api::attestation::ChallengeResponse;
 use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -88,53 +91,36 @@ impl Configurable for AgentPlugin {
     }
 }
 
-/// One attestation's worth of TPM work.
-struct TpmSession {
-    collector: TpmCollector,
-    config: AgentConfig,
-}
-
-impl TpmSession {
-    fn open(config: AgentConfig) -> Result<Self, Error> {
-        let collector = TpmCollector::open(&config.tcti)?;
-        Ok(Self { collector, config })
-    }
-
-    fn hello(&mut self) -> Result<Hello, Error> {
-        Ok(plinth_agent::exchange::tpm_hello(&mut self.collector)?)
-    }
-
-    /// SPIRE issues its own SVIDs, so the evidence binds no key: the quote and the
-    /// activated credential only.
-    fn answer(&mut self, challenge: &ChallengeResponse) -> Result<Evidence, Error> {
-        let event_log = match &self.config.event_log {
-            None => None,
-            Some((path, required)) => match plinth_agent::read_event_log(path) {
-                Ok(log) => Some(log),
-                Err(error) if !*required => {
-                    tracing::warn!(%error, "no event log sent");
-                    None
-                }
-                Err(error) => return Err(error.into()),
-            },
-        };
-        Ok(plinth_agent::exchange::tpm_quote_evidence(
-            &mut self.collector,
-            challenge,
-            event_log,
-        )?)
-    }
+/// Opens the configured platform's evidence source for one attestation. An event log
+/// that was not configured explicitly is sent only when it can be read.
+fn open_source(config: &AgentConfig) -> Result<Box<dyn EvidenceSource>, Error> {
+    let event_log = match &config.event_log {
+        None => None,
+        Some((path, true)) => Some(path.clone()),
+        Some((path, false)) => match std::fs::File::open(path) {
+            Ok(_) => Some(path.clone()),
+            Err(error) => {
+                tracing::warn!(%error, path = %path.display(), "no event log sent");
+                None
+            }
+        },
+    };
+    Ok(plinth_agent::collect::open(
+        config.platform,
+        &config.tcti,
+        event_log,
+    )?)
 }
 
 /// Runs one attestation on the calling (blocking) thread: the payload first, then one
 /// answer per challenge until the host closes the stream.
 fn run_session(
-    config: AgentConfig,
+    config: &AgentConfig,
     challenges: &std::sync::mpsc::Receiver<Vec<u8>>,
     out: &mpsc::Sender<Result<PayloadOrChallengeResponse, Status>>,
 ) -> Result<(), Error> {
-    let mut session = TpmSession::open(config)?;
-    let hello = session.hello()?;
+    let mut source = open_source(config)?;
+    let hello = source.hello()?;
     let payload = PayloadOrChallengeResponse {
         data: Some(payload_or_challenge_response::Data::Payload(
             hello.encode_to_vec(),
@@ -152,7 +138,8 @@ fn run_session(
                 what: "challenge",
                 source,
             })?;
-        let evidence = session.answer(&challenge)?;
+        // SPIRE issues its own SVIDs, so the evidence binds no key.
+        let evidence = source.evidence_without_key(&challenge)?;
         let response = PayloadOrChallengeResponse {
             data: Some(payload_or_challenge_response::Data::ChallengeResponse(
                 evidence.encode_to_vec(),
@@ -191,7 +178,7 @@ impl NodeAttestor for AidService {
             }
         });
         let _worker = tokio::task::spawn_blocking(move || {
-            if let Err(error) = run_session(config, &challenges, &out) {
+            if let Err(error) = run_session(&config, &challenges, &out) {
                 tracing::error!(%error, "attestation data could not be gathered");
                 let _sent = out.blocking_send(Err(error.to_status()));
             }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
+use plinth_agent::Platform;
 use plinth_core::TrustDomain;
 use plinth_evidence::{Trust, Verifier};
 use plinth_policy::Policy;
@@ -70,6 +71,7 @@ struct RawServerConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAgentConfig {
+    platform: Option<String>,
     tcti: Option<String>,
     event_log: Option<String>,
 }
@@ -88,6 +90,8 @@ pub struct ServerConfig {
 /// The agent plugin, configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
+    /// The node's hardware: `tpm` (the default), `nitro` or `snp`.
+    pub platform: Platform,
     /// The TPM to use (`device:/dev/tpmrm0`, `swtpm:host=127.0.0.1,port=2321`).
     pub tcti: String,
     /// The event log to send, and whether its absence is an error (`true` when the path
@@ -175,6 +179,7 @@ impl AgentConfig {
     pub fn parse(text: &str) -> Result<Self, Error> {
         let raw: RawAgentConfig = if text.trim().is_empty() {
             RawAgentConfig {
+                platform: None,
                 tcti: None,
                 event_log: None,
             }
@@ -190,7 +195,17 @@ impl AgentConfig {
             Some(path) if path.is_empty() => None,
             Some(path) => Some((PathBuf::from(path), true)),
         };
-        Ok(Self { tcti, event_log })
+        let platform = match raw.platform.as_deref() {
+            None => Platform::Tpm,
+            Some(text) => text
+                .parse()
+                .map_err(|e| Error::Config(format!("`platform` {text:?}: {e}")))?,
+        };
+        Ok(Self {
+            platform,
+            tcti,
+            event_log,
+        })
     }
 }
 
@@ -392,6 +407,25 @@ mod tests {
             Some((PathBuf::from(DEFAULT_EVENT_LOG), false))
         );
         assert_eq!(AgentConfig::parse("").unwrap().tcti, DEFAULT_TCTI);
+        assert_eq!(AgentConfig::parse("").unwrap().platform, Platform::Tpm);
+        assert_eq!(
+            AgentConfig::parse("platform = \"snp\"\n").unwrap().platform,
+            Platform::Snp
+        );
+        assert_eq!(
+            AgentConfig::parse(r#"{"platform": "nitro"}"#)
+                .unwrap()
+                .platform,
+            Platform::Nitro
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_platform_with_config() {
+        assert!(matches!(
+            AgentConfig::parse("platform = \"sgx\"\n"),
+            Err(Error::Config(message)) if message.contains("platform")
+        ));
     }
 
     #[test]
