@@ -14,7 +14,7 @@ use plinth_crypto::{Curve, EcdsaSigningKey, SystemRandom};
 use plinth_e2e::postgres::PgCluster;
 use plinth_store::audit::{self, Checkpoint};
 use plinth_store::{
-    Backend, Challenge, Error, NewAuditRecord, NewIssuedSvid, NewRegistration, NodeUpsert,
+    Append, Backend, Challenge, Error, NewAuditRecord, NewIssuedSvid, NewRegistration, NodeUpsert,
     PolicyText, Store,
 };
 
@@ -227,4 +227,64 @@ async fn concurrent_appends_from_two_replicas_form_one_gap_free_chain() {
         .unwrap();
     let verified = audit::verify_export(&export, &trusted).unwrap();
     assert_eq!(verified.records().len(), 12);
+}
+
+/// One racer's attestation answering `nonce`, with its own SVID serial.
+fn answer(nonce: [u8; 32], racer: u64) -> Append {
+    let serial = format!("{:02x}{racer:04x}", nonce[0]);
+    Append {
+        record: NewAuditRecord {
+            recorded_at: t(racer),
+            platform: "nitro".into(),
+            node_spiffe_id: None,
+            hardware_id: None,
+            policy_name: None,
+            policy_hash: None,
+            verdict: "affirming".into(),
+            error_code: None,
+            error_message: None,
+            claims_json: "{}".into(),
+            result_json: "{}".into(),
+            svid_serial: Some(serial.clone()),
+        },
+        svid: Some(NewIssuedSvid {
+            serial_hex: serial,
+            spiffe_id: "spiffe://example.org/node/racer".into(),
+            key_thumbprint: "k".into(),
+            not_after: t(600_000),
+        }),
+        node: None,
+        evidence: format!("racer {racer}").into_bytes(),
+        policy: None,
+        consume_nonce: Some(nonce),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_answering_one_nonce_from_both_replicas_record_it_once() {
+    let (_cluster, a, b) = replicas().await;
+    for round in 0..10_u8 {
+        let nonce = [round; 32];
+        a.insert_challenge(&challenge(nonce)).await.unwrap();
+        let mut tasks = Vec::new();
+        for racer in 0..16_u64 {
+            let replica = if racer % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                replica.append(answer(nonce, racer)).await
+            }));
+        }
+        let mut wins = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => wins += 1,
+                Err(Error::NonceConsumed) => {}
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(wins, 1, "round {round}");
+        assert_eq!(a.head().await.unwrap().seq, i64::from(round) + 1);
+    }
+    // Only the winners' SVIDs exist, and the chain holds exactly their records.
+    assert_eq!(b.count_outstanding(t(0)).await.unwrap(), 10);
+    assert_eq!(b.verify_audit(&[]).await.unwrap().records(), 10);
 }

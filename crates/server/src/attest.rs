@@ -51,10 +51,12 @@ pub(crate) struct Minted {
 }
 
 /// How an attestation went, for the audit record.
-struct Outcome {
-    appraised: Option<Appraised>,
-    spiffe_id: Option<SpiffeId>,
-    result: Result<Minted, Error>,
+pub(crate) struct Outcome {
+    pub(crate) appraised: Option<Appraised>,
+    pub(crate) spiffe_id: Option<SpiffeId>,
+    pub(crate) result: Result<Minted, Error>,
+    /// The stored challenge answered, consumed with the audit record.
+    pub(crate) consume_nonce: Option<[u8; 32]>,
 }
 
 #[tonic::async_trait]
@@ -95,17 +97,9 @@ impl Attestation for AttestationService {
         let app = Arc::clone(&self.app);
         let started = Instant::now();
         let now = app.clock.now();
-        let outcome = attest(&app, &evidence, renewal, now).await;
+        let mut outcome = attest(&app, &evidence, renewal, now).await;
         let platform = platform_name(&evidence);
-        let record = db::record(
-            &app,
-            &evidence,
-            outcome.appraised.as_ref(),
-            outcome.spiffe_id.as_ref(),
-            &outcome.result,
-            now,
-        )
-        .await;
+        let record = db::record(&app, &evidence, &mut outcome, now).await;
         let verdict = outcome
             .appraised
             .as_ref()
@@ -206,9 +200,13 @@ async fn attest(
         appraised: None,
         spiffe_id: None,
         result: Err(Error::Internal("unfinished".into())),
+        consume_nonce: None,
     };
     let pending = match take_challenge(app, evidence, now).await {
-        Ok(pending) => pending,
+        Ok((pending, consume_nonce)) => {
+            outcome.consume_nonce = consume_nonce;
+            pending
+        }
         Err(error) => {
             outcome.result = Err(error);
             return outcome;
@@ -246,12 +244,13 @@ async fn attest(
     outcome
 }
 
-/// Consumes the challenge the evidence names: exactly once, across every replica.
+/// The challenge the evidence names, and the stored nonce to consume with the audit
+/// record (which makes it single-use across every replica).
 async fn take_challenge(
     app: &App,
     evidence: &Evidence,
     now: UnixTime,
-) -> Result<PendingChallenge, Error> {
+) -> Result<(PendingChallenge, Option<[u8; 32]>), Error> {
     if evidence.encoded_len() > MAX_EVIDENCE_LEN {
         return Err(Error::Evidence(plinth_evidence::Error::TooLarge {
             field: "evidence",
@@ -271,17 +270,16 @@ async fn take_challenge(
             .remove(&evidence.nonce);
         if let Some(pending) = injected {
             app.metrics.nonce("consumed");
-            return Ok(pending);
+            return Ok((pending, None));
         }
     }
-    let result = db::consume_challenge(&app.store, &evidence.nonce, now).await;
-    app.metrics.nonce(match &result {
-        Ok(_) => "consumed",
-        Err(Error::NonceConsumed) => "replayed",
-        Err(Error::Evidence(plinth_evidence::Error::ChallengeExpired { .. })) => "expired",
-        Err(_) => "unknown",
-    });
-    result
+    match db::pending_challenge(&app.store, &evidence.nonce, now).await {
+        Ok((pending, nonce)) => Ok((pending, Some(nonce))),
+        Err(error) => {
+            app.metrics.nonce(db::nonce_refusal_label(&error));
+            Err(error)
+        }
+    }
 }
 
 /// After a verified appraisal: ban, registration, renewal identity, mint, EAR.

@@ -3,11 +3,11 @@
 use plinth_api::attestation::Evidence;
 use plinth_core::{Platform, UnixTime};
 use plinth_evidence::{Appraised, PendingChallenge};
-use plinth_store::{Challenge, NewAuditRecord, NewIssuedSvid, NodeUpsert, Store};
+use plinth_store::{Append, Challenge, NewAuditRecord, NewIssuedSvid, NodeUpsert, Store};
 use prost::Message;
 
 use crate::app::App;
-use crate::attest::{claims_json, platform_name, result_json};
+use crate::attest::{Outcome, claims_json, platform_name, result_json};
 use crate::error::Error;
 
 pub(crate) async fn insert_challenge(
@@ -32,27 +32,20 @@ pub(crate) async fn insert_challenge(
     Ok(())
 }
 
-/// Consumes the challenge a nonce names, exactly once across replicas.
-pub(crate) async fn consume_challenge(
+/// The challenge a nonce names, if it can still be answered; it is consumed later, with
+/// the attestation's audit record ([`record`]).
+pub(crate) async fn pending_challenge(
     store: &Store,
     nonce: &[u8],
     now: UnixTime,
-) -> Result<PendingChallenge, Error> {
+) -> Result<(PendingChallenge, [u8; 32]), Error> {
     let Ok(key) = <[u8; 32]>::try_from(nonce) else {
         return Err(Error::NonceUnknown);
     };
-    let challenge = match store.consume_challenge(&key, now).await {
-        Ok(challenge) => challenge,
-        Err(plinth_store::Error::NonceUnknown) => return Err(Error::NonceUnknown),
-        Err(plinth_store::Error::NonceConsumed) => return Err(Error::NonceConsumed),
-        Err(plinth_store::Error::NonceExpired) => {
-            return Err(Error::Evidence(plinth_evidence::Error::ChallengeExpired {
-                expires_at: now,
-                now,
-            }));
-        }
-        Err(other) => return Err(other.into()),
-    };
+    let challenge = store
+        .pending_challenge(&key, now)
+        .await
+        .map_err(|e| nonce_error(e, now))?;
     let platform = match challenge.platform.as_str() {
         "tpm" => Platform::Tpm,
         "nitro" => Platform::Nitro,
@@ -63,13 +56,38 @@ pub(crate) async fn consume_challenge(
             )));
         }
     };
-    Ok(PendingChallenge {
+    let pending = PendingChallenge {
         nonce: challenge.nonce.to_vec(),
         platform,
         hello: challenge.hello,
         activation_commitment: challenge.activation_commitment,
         expires_at: challenge.expires_at,
-    })
+    };
+    Ok((pending, key))
+}
+
+/// The server's error for a nonce the store refuses.
+fn nonce_error(error: plinth_store::Error, now: UnixTime) -> Error {
+    match error {
+        plinth_store::Error::NonceUnknown => Error::NonceUnknown,
+        plinth_store::Error::NonceConsumed => Error::NonceConsumed,
+        plinth_store::Error::NonceExpired => {
+            Error::Evidence(plinth_evidence::Error::ChallengeExpired {
+                expires_at: now,
+                now,
+            })
+        }
+        other => other.into(),
+    }
+}
+
+/// The nonce metric's label for a refused nonce.
+pub(crate) fn nonce_refusal_label(error: &Error) -> &'static str {
+    match error {
+        Error::NonceConsumed => "replayed",
+        Error::Evidence(plinth_evidence::Error::ChallengeExpired { .. }) => "expired",
+        _ => "unknown",
+    }
 }
 
 /// The reason of a ban on this SPIFFE ID or hardware, if any.
@@ -123,16 +141,56 @@ pub(crate) async fn check_renewal(
 }
 
 /// Appends the audit record of one attestation (with its SVID and node row when it
-/// succeeded), returning its seq.
+/// succeeded), consuming its nonce in the same transaction; returns its seq.
+///
+/// If the nonce is consumed meanwhile (a replay racing its original, on this replica or
+/// another), nothing of the attestation was written: it becomes a refusal, recorded as
+/// such, and its SVID is dropped.
 pub(crate) async fn record(
     app: &App,
     evidence: &Evidence,
-    appraised: Option<&Appraised>,
-    spiffe_id: Option<&plinth_core::SpiffeId>,
-    result: &Result<crate::attest::Minted, Error>,
+    outcome: &mut Outcome,
     now: UnixTime,
 ) -> Result<i64, Error> {
     let started = std::time::Instant::now();
+    let mut appended = app
+        .store
+        .append(append_of(app, evidence, outcome, now))
+        .await;
+    if outcome.consume_nonce.is_some() {
+        match appended {
+            Ok(_) => app.metrics.nonce("consumed"),
+            Err(
+                lost @ (plinth_store::Error::NonceConsumed
+                | plinth_store::Error::NonceExpired
+                | plinth_store::Error::NonceUnknown),
+            ) => {
+                let refusal = nonce_error(lost, now);
+                app.metrics.nonce(nonce_refusal_label(&refusal));
+                outcome.result = Err(refusal);
+                outcome.consume_nonce = None;
+                appended = app
+                    .store
+                    .append(append_of(app, evidence, outcome, now))
+                    .await;
+            }
+            // Not written, so not consumed either.
+            Err(_) => {}
+        }
+    }
+    app.metrics.stage("store", started.elapsed());
+    Ok(appended?.seq)
+}
+
+/// What the store appends for an outcome.
+fn append_of(app: &App, evidence: &Evidence, outcome: &Outcome, now: UnixTime) -> Append {
+    let Outcome {
+        appraised,
+        spiffe_id,
+        result,
+        consume_nonce,
+    } = outcome;
+    let appraised = appraised.as_ref();
     let appraisal = appraised.map(Appraised::appraisal);
     let policy_hash = appraisal.map(|a| a.policy_hash().to_hex());
     let policy = policy_hash
@@ -150,10 +208,10 @@ pub(crate) async fn record(
             Some(error.to_string()),
         ),
     };
-    let new = NewAuditRecord {
+    let record = NewAuditRecord {
         recorded_at: now,
         platform: platform_name(evidence).to_owned(),
-        node_spiffe_id: spiffe_id.map(ToString::to_string),
+        node_spiffe_id: spiffe_id.as_ref().map(ToString::to_string),
         hardware_id: appraised.and_then(|a| a.hardware_id().map(str::to_owned)),
         policy_name: appraisal.map(|a| a.policy_name().to_owned()),
         policy_hash: policy.map(|p| p.hash_hex.clone()),
@@ -186,10 +244,12 @@ pub(crate) async fn record(
     } else {
         evidence.encode_to_vec()
     };
-    let record = app
-        .store
-        .record_attestation(&new, svid.as_ref(), node.as_ref(), &bytes, policy)
-        .await?;
-    app.metrics.stage("store", started.elapsed());
-    Ok(record.seq)
+    Append {
+        record,
+        svid,
+        node,
+        evidence: bytes,
+        policy: policy.cloned(),
+        consume_nonce: *consume_nonce,
+    }
 }

@@ -5,9 +5,11 @@
 //!  agent ── TLS (server SVID; client SVID on renewal) ──► Attestation.Challenge(Hello)
 //!        │                                                  Verifier::challenge ─► nonce row
 //!        └──────────────────────────────────────────────► Attestation.Attest(Evidence)
-//!             consume the nonce (once, on any replica) ─► Verifier::verify (spawn_blocking)
+//!             read the pending nonce ─► Verifier::verify (spawn_blocking)
 //!             ─► registration ─► ban ─► renewal checks ─► Ca::mint_x509_svid + EAR
-//!             ─► audit record + issued SVID + node row, ONE transaction ─► result
+//!             ─► consume the nonce + audit record + issued SVID + node row: ONE
+//!                transaction, shared with the attestations queued meanwhile (group
+//!                commit) ─► result (a nonce another replica consumed first: a refusal)
 //!  operator ── admin.sock (0600) or TLS with an admin SVID ──► Admin
 //!  Prometheus ──► /metrics      load balancers ──► grpc.health.v1
 //! ```

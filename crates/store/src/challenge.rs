@@ -69,27 +69,28 @@ impl Store {
         .bind(now_ms)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(row) = consumed {
-            return challenge_from_row(&row);
+        match consumed {
+            Some(row) => challenge_from_row(&row),
+            None => Err(why_unconsumed(&self.pool, nonce, now).await?),
         }
-        // Only now, to say why it failed.
-        let row = sqlx::query("SELECT consumed_at, expires_at FROM challenges WHERE nonce = $1")
-            .bind(nonce.to_vec())
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else {
-            return Err(Error::NonceUnknown);
-        };
-        if read_opt_time(&row, "consumed_at")?.is_some() {
-            Err(Error::NonceConsumed)
-        } else if read_time(&row, "expires_at")? <= now {
-            Err(Error::NonceExpired)
-        } else {
-            // Unconsumed and unexpired, yet the update matched nothing: only possible if
-            // the row appeared between the two statements, which a caller cannot cause
-            // with a nonce it was given. Fail closed.
-            Err(Error::NonceUnknown)
-        }
+    }
+
+    /// The challenge for `nonce` if it can still be consumed at `now`, without consuming
+    /// it: the server reads it before verifying and consumes it with the audit record
+    /// ([`crate::Append::consume_nonce`]), which decides between concurrent replays.
+    ///
+    /// # Errors
+    /// [`Error::NonceUnknown`], [`Error::NonceConsumed`] (a replay) or
+    /// [`Error::NonceExpired`].
+    pub async fn pending_challenge(&self, nonce: &[u8; 32], now: UnixTime) -> Result<Challenge> {
+        let row = sqlx::query(
+            "SELECT nonce, platform, hello, activation_commitment, created_at, expires_at, \
+             consumed_at FROM challenges WHERE nonce = $1",
+        )
+        .bind(nonce.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        challenge_from_row(usable(row.as_ref(), now)?)
     }
 
     /// Deletes challenges that expired at or before `now` (consumed or not); returns how
@@ -103,6 +104,44 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+/// Why the challenge for `nonce` could not be consumed at `now` (read after the
+/// conditional update matched no row, on any executor: pool or transaction).
+pub(crate) async fn why_unconsumed<'e, E>(
+    executor: E,
+    nonce: &[u8; 32],
+    now: UnixTime,
+) -> Result<Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT consumed_at, expires_at FROM challenges WHERE nonce = $1")
+        .bind(nonce.to_vec())
+        .fetch_optional(executor)
+        .await?;
+    match usable(row.as_ref(), now) {
+        Err(reason @ (Error::NonceUnknown | Error::NonceConsumed | Error::NonceExpired)) => {
+            Ok(reason)
+        }
+        Err(other) => Err(other),
+        // Unconsumed and unexpired, yet the update matched nothing: only possible if the
+        // row appeared between the two statements, which a caller cannot cause with a
+        // nonce it was given. Fail closed.
+        Ok(_) => Ok(Error::NonceUnknown),
+    }
+}
+
+/// The challenge row, if it exists, is not consumed and has not expired at `now`.
+fn usable(row: Option<&AnyRow>, now: UnixTime) -> Result<&AnyRow> {
+    let row = row.ok_or(Error::NonceUnknown)?;
+    if read_opt_time(row, "consumed_at")?.is_some() {
+        Err(Error::NonceConsumed)
+    } else if read_time(row, "expires_at")? <= now {
+        Err(Error::NonceExpired)
+    } else {
+        Ok(row)
     }
 }
 

@@ -74,6 +74,10 @@ pub enum Error {
     /// Applying the schema migrations failed.
     #[error("schema migration: {0}")]
     Migrate(sqlx::migrate::MigrateError),
+    /// The transaction that held this audit record, with others appended beside it,
+    /// failed to commit: nothing of it was written.
+    #[error("audit append failed, nothing written: {0}")]
+    AppendFailed(String),
     /// The database failed.
     #[error("database: {0}")]
     Database(sqlx::Error),

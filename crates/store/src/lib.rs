@@ -26,23 +26,30 @@
 //!
 //! # A nonce is consumed exactly once, on every replica
 //!
-//! [`Store::consume_challenge`] is one statement:
+//! Consuming is one conditional statement:
 //! `UPDATE challenges SET consumed_at = now WHERE nonce = $1 AND consumed_at IS NULL AND
-//! expires_at > now RETURNING …`. The database serializes concurrent updates of one row
-//! (PostgreSQL re-checks the `WHERE` after waiting for the row lock; SQLite has a single
-//! writer), so whichever replica gets there first consumes the nonce and every other
-//! attempt, concurrent or later, matches no row. Only then is the row read again to say
-//! why: [`Error::NonceUnknown`], [`Error::NonceConsumed`] or [`Error::NonceExpired`]. A
+//! expires_at > now`. The database serializes concurrent updates of one row (PostgreSQL
+//! re-checks the `WHERE` after waiting for the row lock; SQLite has a single writer), so
+//! whichever replica gets there first consumes the nonce and every other attempt,
+//! concurrent or later, matches no row. Only then is the row read again to say why:
+//! [`Error::NonceUnknown`], [`Error::NonceConsumed`] or [`Error::NonceExpired`]. A
 //! read-then-write would let two replicas both see "unconsumed".
 //!
-//! # One attestation, one transaction
+//! The server reads the challenge first ([`Store::pending_challenge`]: it holds what
+//! verification needs) and consumes it in the transaction that writes the attestation's
+//! audit record ([`Append::consume_nonce`]): if that update loses, nothing of the
+//! attestation is written and no SVID goes out. [`Store::consume_challenge`] consumes
+//! on its own.
 //!
-//! [`Store::record_attestation`] writes the audit record, its evidence and policy text,
-//! the issued SVID row and the node's row in one transaction, which commits before the
-//! server returns the SVID. A crash (even `kill -9`) at any point leaves either all of it
-//! or none: never an SVID without the audit record that justified it, never a gap in the
-//! chain.
+//! # One attestation, one transaction (shared)
 //!
+//! [`Store::append`] writes the audit record, its evidence and policy text, the issued
+//! SVID row and the node row, and consumes the nonce, in one transaction, which commits
+//! before the server returns the SVID. A crash (even `kill -9`) at any point leaves
+//! either all of it or none: never an SVID without the audit record that justified it,
+//! never a gap in the chain. Attestations arriving together share that transaction
+//! (group commit, one fsync): see the `append` module.
+
 //! # The hash chain
 //!
 //! Each [`audit::AuditRecord`] commits to its predecessor:
@@ -61,9 +68,10 @@
 //! [`audit::verify_export`]).
 //!
 //! Appends must not interleave: two replicas reading the same head would fork the chain.
-//! The transaction therefore starts by locking the head row (`UPDATE audit_head … RETURNING`:
-//! a row lock on PostgreSQL; on SQLite the transaction is `BEGIN IMMEDIATE`, the database's
-//! single write lock), computes the next seq and hash from it, and moves it at the end.
+//! The transaction therefore locks the head row (`UPDATE audit_head … RETURNING`: a row
+//! lock on PostgreSQL; on SQLite the transaction is `BEGIN IMMEDIATE`, the database's
+//! single write lock) after writing the blobs and before the records, computes the next
+//! seqs and hashes from it, and moves it at the end.
 //!
 //! # Signed checkpoints
 //!
@@ -74,6 +82,7 @@
 //! [`audit::verify`] checks every checkpoint against the recomputed chain and a set of
 //! trusted signer keys. The store never signs: it only keeps what the server signed.
 
+mod append;
 pub mod audit;
 mod authority;
 mod blob;
@@ -93,8 +102,9 @@ use std::time::Duration;
 use plinth_core::UnixTime;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::pool::PoolConnectionMetadata;
-use sqlx::{Any, AnyConnection, AnyPool, Executor as _, Row as _, Transaction};
+use sqlx::{AnyConnection, AnyPool, Executor as _, Row as _};
 
+pub use append::Append;
 pub use authority::CaJournalEntry;
 pub use blob::PolicyText;
 pub use challenge::Challenge;
@@ -137,17 +147,20 @@ pub enum Backend {
     Postgres,
 }
 
-/// A handle on the datastore: a connection pool. Cheap to clone; clones share the pool.
+/// A handle on the datastore: a connection pool and the audit appender task. Cheap to
+/// clone; clones share both.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    appender: append::Appender,
 }
 
 impl Store {
     /// Opens (creating if needed, for `sqlite://…?mode=rwc`) the database at `url` and
     /// applies the schema migrations. Accepts `sqlite://<path>[?mode=rwc]` and
-    /// `postgres://…` (or `postgresql://…`).
+    /// `postgres://…` (or `postgresql://…`). Starts the audit appender task on the
+    /// current Tokio runtime.
     ///
     /// # Errors
     /// [`Error::UnsupportedUrl`], [`Error::Database`] when it cannot connect,
@@ -168,16 +181,20 @@ impl Store {
             options = options.after_connect(sqlite_session);
         }
         let pool = options.connect(url).await?;
-        let store = Self { pool, backend };
-        schema::migrate(&store.pool, backend).await?;
+        schema::migrate(&pool, backend).await?;
         let _ = sqlx::query(
             "INSERT INTO audit_head (id, head_seq, head_hash) VALUES (1, 0, $1) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(audit::GENESIS_HASH.to_vec())
-        .execute(&store.pool)
+        .execute(&pool)
         .await?;
-        Ok(store)
+        let appender = append::Appender::start(pool.clone(), backend);
+        Ok(Self {
+            pool,
+            backend,
+            appender,
+        })
     }
 
     /// Opens (creating it and the directory if needed) `<dir>/plinth.db`.
@@ -208,19 +225,11 @@ impl Store {
         self.backend
     }
 
-    /// Closes every connection (waiting for those in use to be returned).
+    /// Writes the audit records queued, then closes every connection (waiting for those
+    /// in use to be returned). Appends after this fail.
     pub async fn close(&self) {
+        self.appender.close().await;
         self.pool.close().await;
-    }
-
-    /// Starts a transaction that writes: on SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`), so it never fails half-way on a lock upgrade.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
-        let statement = match self.backend {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
-        Ok(self.pool.begin_with(statement).await?)
     }
 }
 

@@ -3,17 +3,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use plinth_core::UnixTime;
+use sqlx::Row as _;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row as _, Transaction};
 
+use crate::append::Append;
 use crate::audit::{
     AuditExport, AuditRecord, ChainVerifier, Checkpoint, EXPORT_FORMAT, ExportEntry, ExportPolicy,
-    GENESIS_HASH, VerifiedAudit,
+    VerifiedAudit,
 };
-use crate::blob::{insert_evidence, insert_policy};
 use crate::{
-    Error, MAX_EVIDENCE_LEN, MAX_PAGE, MAX_TEXT_LEN, PolicyText, Result, Store, check_len,
-    conflict_as, db_time, read_hash, read_time, sha256_hex, to_hash,
+    Error, MAX_PAGE, MAX_TEXT_LEN, PolicyText, Result, Store, check_len, conflict_as, db_time,
+    read_hash, read_time, to_hash,
 };
 
 /// The most full records one export holds.
@@ -89,13 +89,14 @@ pub struct ChainHead {
     pub hash: [u8; 32],
 }
 
-const RECORD_COLUMNS: &str = "seq, prev_hash, record_hash, recorded_at, platform, \
+pub(crate) const RECORD_COLUMNS: &str = "seq, prev_hash, record_hash, recorded_at, platform, \
     node_spiffe_id, hardware_id, evidence_sha256, policy_name, policy_hash, verdict, \
     error_code, error_message, claims_json, result_json, svid_serial";
 const CHECKPOINT_COLUMNS: &str = "seq, head_hash, signed_at, signer_spki_der, signature, algorithm";
 
 impl NewAuditRecord {
-    fn check(&self) -> Result<()> {
+    /// The budgets of its fields.
+    pub(crate) fn check(&self) -> Result<()> {
         for short in [
             Some(&self.platform),
             self.node_spiffe_id.as_ref(),
@@ -123,16 +124,11 @@ impl NewAuditRecord {
 }
 
 impl Store {
-    /// Appends one appraisal: the audit record, its evidence, the policy text, the issued
-    /// SVID and the node row, in ONE transaction that commits before this returns. The
-    /// chain head is locked first, so appends from every replica are serialized and the
-    /// chain never forks or skips a seq.
+    /// Appends one appraisal without consuming a nonce: [`Store::append`] with borrowed
+    /// parts.
     ///
     /// # Errors
-    /// [`Error::TooLarge`] (evidence over [`MAX_EVIDENCE_LEN`], texts over
-    /// [`MAX_TEXT_LEN`]); [`Error::PolicyHashMismatch`] when `policy` does not hash to its
-    /// hash or is not the record's policy; [`Error::Conflict`] for an SVID serial issued
-    /// before; [`Error::Database`]. On error nothing is written.
+    /// As [`Store::append`].
     pub async fn record_attestation(
         &self,
         new: &NewAuditRecord,
@@ -141,92 +137,15 @@ impl Store {
         evidence: &[u8],
         policy: Option<&PolicyText>,
     ) -> Result<AuditRecord> {
-        new.check()?;
-        check_len("evidence", evidence.len(), MAX_EVIDENCE_LEN)?;
-        if let Some(policy) = policy {
-            policy.check()?;
-            if new.policy_hash.as_deref() != Some(policy.hash_hex.as_str()) {
-                return Err(Error::PolicyHashMismatch {
-                    expected: new.policy_hash.clone().unwrap_or_default(),
-                });
-            }
-        }
-        let recorded_at = db_time(new.recorded_at)?;
-        let evidence_sha256 = sha256_hex(evidence);
-
-        let mut tx = self.begin_write().await?;
-        // Lock the head first: every other append waits here until this one commits.
-        let head = sqlx::query(
-            "UPDATE audit_head SET head_seq = head_seq WHERE id = 1 \
-             RETURNING head_seq, head_hash",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let head_seq: i64 = head.try_get("head_seq")?;
-        let prev_hash = read_hash(&head, "head_hash")?;
-        let seq = head_seq.checked_add(1).ok_or(Error::Corrupt {
-            what: "audit head",
-            detail: "seq overflow".into(),
-        })?;
-        let mut record = AuditRecord {
-            seq,
-            prev_hash,
-            record_hash: GENESIS_HASH,
-            recorded_at: new.recorded_at,
-            platform: new.platform.clone(),
-            node_spiffe_id: new.node_spiffe_id.clone(),
-            hardware_id: new.hardware_id.clone(),
-            evidence_sha256,
-            policy_name: new.policy_name.clone(),
-            policy_hash: new.policy_hash.clone(),
-            verdict: new.verdict.clone(),
-            error_code: new.error_code.clone(),
-            error_message: new.error_message.clone(),
-            claims_json: new.claims_json.clone(),
-            result_json: new.result_json.clone(),
-            svid_serial: new.svid_serial.clone(),
-        };
-        record.record_hash = record.compute_hash();
-
-        insert_evidence(&mut *tx, &record.evidence_sha256, evidence).await?;
-        if let Some(policy) = policy {
-            insert_policy(&mut *tx, policy).await?;
-        }
-        let _ = sqlx::query(&format!(
-            "INSERT INTO audit_log ({RECORD_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-        ))
-        .bind(record.seq)
-        .bind(record.prev_hash.to_vec())
-        .bind(record.record_hash.to_vec())
-        .bind(recorded_at)
-        .bind(&record.platform)
-        .bind(&record.node_spiffe_id)
-        .bind(&record.hardware_id)
-        .bind(&record.evidence_sha256)
-        .bind(&record.policy_name)
-        .bind(&record.policy_hash)
-        .bind(&record.verdict)
-        .bind(&record.error_code)
-        .bind(&record.error_message)
-        .bind(&record.claims_json)
-        .bind(&record.result_json)
-        .bind(&record.svid_serial)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(svid) = svid {
-            insert_svid(&mut tx, svid, recorded_at, seq).await?;
-        }
-        if let Some(node) = node {
-            upsert_node(&mut tx, node, &record, recorded_at).await?;
-        }
-        let _ = sqlx::query("UPDATE audit_head SET head_seq = $1, head_hash = $2 WHERE id = 1")
-            .bind(seq)
-            .bind(record.record_hash.to_vec())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(record)
+        self.append(Append {
+            record: new.clone(),
+            svid: svid.cloned(),
+            node: node.cloned(),
+            evidence: evidence.to_vec(),
+            policy: policy.cloned(),
+            consume_nonce: None,
+        })
+        .await
     }
 
     /// The chain head as the database records it.
@@ -572,59 +491,6 @@ fn bind_node<'q>(
     }
 }
 
-async fn insert_svid(
-    tx: &mut Transaction<'static, Any>,
-    svid: &NewIssuedSvid,
-    recorded_at: i64,
-    seq: i64,
-) -> Result<()> {
-    let _ = sqlx::query(
-        "INSERT INTO issued_svids \
-         (serial_hex, spiffe_id, key_thumbprint, not_after, issued_at, audit_seq) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&svid.serial_hex)
-    .bind(&svid.spiffe_id)
-    .bind(&svid.key_thumbprint)
-    .bind(db_time(svid.not_after)?)
-    .bind(recorded_at)
-    .bind(seq)
-    .execute(&mut **tx)
-    .await
-    .map_err(conflict_as("issued SVID"))?;
-    Ok(())
-}
-
-async fn upsert_node(
-    tx: &mut Transaction<'static, Any>,
-    node: &NodeUpsert,
-    record: &AuditRecord,
-    recorded_at: i64,
-) -> Result<()> {
-    let _ = sqlx::query(
-        "INSERT INTO nodes (spiffe_id, platform, hardware_id, policy_name, \
-         policy_hash, first_attested_at, last_attested_at, last_verdict, \
-         last_attestation_seq) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) \
-         ON CONFLICT (spiffe_id) DO UPDATE SET platform = excluded.platform, \
-         hardware_id = excluded.hardware_id, policy_name = excluded.policy_name, \
-         policy_hash = excluded.policy_hash, \
-         last_attested_at = excluded.last_attested_at, \
-         last_verdict = excluded.last_verdict, \
-         last_attestation_seq = excluded.last_attestation_seq",
-    )
-    .bind(&node.spiffe_id)
-    .bind(&record.platform)
-    .bind(&node.hardware_id)
-    .bind(&node.policy_name)
-    .bind(&node.policy_hash)
-    .bind(recorded_at)
-    .bind(&record.verdict)
-    .bind(record.seq)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 fn record_from_row(row: &AnyRow) -> Result<AuditRecord> {
     Ok(AuditRecord {
         seq: row.try_get("seq")?,
@@ -660,8 +526,7 @@ fn checkpoint_from_row(row: &AnyRow) -> Result<Checkpoint> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::audit::chain_hash;
+    use crate::audit::{GENESIS_HASH, chain_hash};
 
     #[test]
     fn genesis_chain_hash_is_stable() {

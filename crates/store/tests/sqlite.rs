@@ -14,7 +14,7 @@ use plinth_store::audit::{
     self, AuditError, BrokenReason, Checkpoint, CheckpointFailure, ExportEntry,
 };
 use plinth_store::{
-    BanKind, Challenge, Error, NewAuditRecord, NewIssuedSvid, NewRegistration, NodeUpsert,
+    Append, BanKind, Challenge, Error, NewAuditRecord, NewIssuedSvid, NewRegistration, NodeUpsert,
     PolicyText, Store,
 };
 use sqlx::Executor as _;
@@ -847,4 +847,234 @@ async fn rejects_export_verified_with_another_key_with_untrusted_signer() {
         audit::verify_export(&export, &other),
         Err(AuditError::UntrustedSigner { seq: 4 })
     );
+}
+
+/// A successful attestation of `node` with SVID `serial`, consuming `nonce` if given.
+fn append_of(node: &str, at: UnixTime, serial: &str, nonce: Option<u8>) -> Append {
+    Append {
+        record: new_record(node, at, Some(serial)),
+        svid: Some(NewIssuedSvid {
+            serial_hex: serial.into(),
+            spiffe_id: node.into(),
+            key_thumbprint: "thumb".into(),
+            not_after: t(3_600_000),
+        }),
+        node: Some(NodeUpsert {
+            spiffe_id: node.into(),
+            hardware_id: Some(format!("ek:{node}")),
+            policy_name: "tpm-default".into(),
+            policy_hash: policy().hash_hex,
+        }),
+        evidence: format!("evidence of {node} at {at}").into_bytes(),
+        policy: Some(policy()),
+        consume_nonce: nonce.map(|n| [n; 32]),
+    }
+}
+
+#[tokio::test]
+async fn pending_challenge_reads_without_consuming() {
+    let (_dir, store) = open().await;
+    let issued = challenge(1, t(60_000));
+    store.insert_challenge(&issued).await.unwrap();
+    assert_eq!(
+        store.pending_challenge(&[1; 32], t(10)).await.unwrap(),
+        issued
+    );
+    assert_eq!(
+        store.pending_challenge(&[1; 32], t(20)).await.unwrap(),
+        issued
+    );
+    assert!(matches!(
+        store.pending_challenge(&[1; 32], t(60_000)).await,
+        Err(Error::NonceExpired)
+    ));
+    assert!(matches!(
+        store.pending_challenge(&[2; 32], t(10)).await,
+        Err(Error::NonceUnknown)
+    ));
+    let _consumed = store.consume_challenge(&[1; 32], t(30)).await.unwrap();
+    assert!(matches!(
+        store.pending_challenge(&[1; 32], t(40)).await,
+        Err(Error::NonceConsumed)
+    ));
+}
+
+#[tokio::test]
+async fn append_consumes_its_nonce_with_the_record() {
+    let (_dir, store) = open().await;
+    store
+        .insert_challenge(&challenge(1, t(60_000)))
+        .await
+        .unwrap();
+    let record = store
+        .append(append_of("spiffe://example.org/a", t(10), "aa", Some(1)))
+        .await
+        .unwrap();
+    assert_eq!(record.seq, 1);
+    assert!(matches!(
+        store.pending_challenge(&[1; 32], t(20)).await,
+        Err(Error::NonceConsumed)
+    ));
+    // The replay writes nothing: no record, no SVID.
+    assert!(matches!(
+        store
+            .append(append_of("spiffe://example.org/a", t(20), "bb", Some(1)))
+            .await,
+        Err(Error::NonceConsumed)
+    ));
+    assert_eq!(store.head().await.unwrap().seq, 1);
+    assert!(matches!(
+        store.get_svid("bb").await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn rejects_append_with_expired_nonce_with_nonce_expired() {
+    let (_dir, store) = open().await;
+    store
+        .insert_challenge(&challenge(1, t(60_000)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .append(append_of(
+                "spiffe://example.org/a",
+                t(60_000),
+                "aa",
+                Some(1)
+            ))
+            .await,
+        Err(Error::NonceExpired)
+    ));
+    assert!(matches!(
+        store
+            .append(append_of("spiffe://example.org/a", t(10), "aa", Some(9)))
+            .await,
+        Err(Error::NonceUnknown)
+    ));
+    assert_eq!(store.head().await.unwrap().seq, 0);
+}
+
+#[tokio::test]
+async fn batch_refuses_only_its_replays() {
+    let (_dir, store) = open().await;
+    for nonce in 1..=3 {
+        store
+            .insert_challenge(&challenge(nonce, t(60_000)))
+            .await
+            .unwrap();
+    }
+    let _consumed = store.consume_challenge(&[3; 32], t(1)).await.unwrap();
+    // Polled together, the five are queued before the appender runs: one transaction.
+    let (fresh_a, fresh_b, replayed, twice, no_nonce) = tokio::join!(
+        store.append(append_of("spiffe://example.org/a", t(10), "a1", Some(1))),
+        store.append(append_of("spiffe://example.org/b", t(10), "b1", Some(2))),
+        store.append(append_of("spiffe://example.org/c", t(10), "c1", Some(3))),
+        store.append(append_of("spiffe://example.org/d", t(10), "d1", Some(2))),
+        store.append(append_of("spiffe://example.org/e", t(10), "e1", None)),
+    );
+    assert!(matches!(replayed, Err(Error::NonceConsumed)));
+    assert!(
+        matches!(twice, Err(Error::NonceConsumed)),
+        "nonce 2 twice in one batch"
+    );
+    let seqs: Vec<i64> = [fresh_a, fresh_b, no_nonce]
+        .into_iter()
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(store.verify_audit(&[]).await.unwrap().records(), 3);
+    for refused in ["c1", "d1"] {
+        assert!(matches!(
+            store.get_svid(refused).await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn rejects_duplicate_serial_in_a_batch_with_conflict_for_that_item_only() {
+    let (_dir, store) = open().await;
+    // The second "s1" fails its INSERT: the batch rolls back and each item is retried
+    // alone, so only it fails.
+    let (a, b, c) = tokio::join!(
+        store.append(append_of("spiffe://example.org/a", t(10), "s1", None)),
+        store.append(append_of("spiffe://example.org/b", t(10), "s1", None)),
+        store.append(append_of("spiffe://example.org/c", t(10), "s3", None)),
+    );
+    assert_eq!(a.unwrap().seq, 1);
+    assert!(matches!(
+        b,
+        Err(Error::Conflict {
+            what: "issued SVID"
+        })
+    ));
+    assert_eq!(c.unwrap().seq, 2);
+    assert_eq!(store.verify_audit(&[]).await.unwrap().records(), 2);
+}
+
+#[tokio::test]
+async fn rejects_batch_whose_commit_fails_with_append_failed_for_every_item() {
+    let (dir, store) = open().await;
+    store
+        .insert_challenge(&challenge(1, t(60_000)))
+        .await
+        .unwrap();
+    // A deferred foreign key broken by one record: checked, and failing, only at COMMIT.
+    let raw = raw(&dir).await;
+    for statement in [
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)",
+        "CREATE TRIGGER poison AFTER INSERT ON audit_log WHEN NEW.platform = 'poison' \
+         BEGIN INSERT INTO child (parent) VALUES (1); END",
+    ] {
+        let _ = raw.execute(statement).await.unwrap();
+    }
+    let mut poisoned = append_of("spiffe://example.org/b", t(10), "b1", None);
+    poisoned.record.platform = "poison".into();
+    let (a, b, c) = tokio::join!(
+        store.append(append_of("spiffe://example.org/a", t(10), "a1", Some(1))),
+        store.append(poisoned),
+        store.append(append_of("spiffe://example.org/c", t(10), "c1", None)),
+    );
+    for result in [a, b, c] {
+        assert!(matches!(result, Err(Error::AppendFailed(_))), "{result:?}");
+    }
+    // Nothing of the batch was written, its nonce included.
+    assert_eq!(store.head().await.unwrap().seq, 0);
+    assert!(store.audit_records(0, 10).await.unwrap().is_empty());
+    assert!(matches!(
+        store.get_svid("a1").await,
+        Err(Error::NotFound { .. })
+    ));
+    let _still_pending = store.pending_challenge(&[1; 32], t(20)).await.unwrap();
+    // The store goes on: the next batch commits.
+    let _ = raw.execute("DROP TRIGGER poison").await.unwrap();
+    assert_eq!(
+        store
+            .append(append_of("spiffe://example.org/a", t(30), "a1", Some(1)))
+            .await
+            .unwrap()
+            .seq,
+        1
+    );
+}
+
+#[tokio::test]
+async fn close_writes_queued_appends_then_refuses_more() {
+    let (_dir, store) = open().await;
+    let (a, b, ()) = tokio::join!(
+        store.append(append_of("spiffe://example.org/a", t(10), "a1", None)),
+        store.append(append_of("spiffe://example.org/b", t(10), "b1", None)),
+        store.close(),
+    );
+    assert_eq!(a.unwrap().seq, 1);
+    assert_eq!(b.unwrap().seq, 2);
+    assert!(matches!(
+        store
+            .append(append_of("spiffe://example.org/c", t(10), "c1", None))
+            .await,
+        Err(Error::Database(_))
+    ));
 }
