@@ -80,7 +80,8 @@ pub struct NodeUpsert {
     pub policy_hash: String,
 }
 
-/// The chain head: the last record's seq and hash (0 and [`GENESIS_HASH`] when empty).
+/// The chain head: the last record's seq and hash (0 and
+/// [`crate::audit::GENESIS_HASH`] when empty).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainHead {
     /// The last seq.
