@@ -27,6 +27,9 @@ pub struct AgentConfig {
     pub platform: Platform,
     /// The TPM (`PLINTH_AGENT_TCTI`). Default `device:/dev/tpmrm0`.
     pub tcti: String,
+    /// SEV-SNP: this chip's VCEK or VLEK (DER, from AMD's KDS), sent when the host provides
+    /// no certificate table. Default none.
+    pub snp_vek_certificate: Option<PathBuf>,
     /// The TCG event log sent with each quote; empty for none. Default the kernel's.
     pub event_log: Option<PathBuf>,
     /// The Workload API socket (`PLINTH_AGENT_SOCKET`, and what workloads find in
@@ -45,6 +48,7 @@ impl Default for AgentConfig {
             bundle: PathBuf::from("bundle.pem"),
             platform: Platform::Tpm,
             tcti: crate::collect::tpm::DEFAULT_TCTI.to_owned(),
+            snp_vek_certificate: None,
             event_log: Some(PathBuf::from(crate::collect::tpm::DEFAULT_EVENT_LOG)),
             socket: PathBuf::from("/run/plinth/agent.sock"),
             socket_mode: 0o600,
@@ -104,7 +108,12 @@ impl AgentConfig {
     /// # Errors
     /// The device's error.
     pub fn open_evidence_source(&self) -> Result<Box<dyn EvidenceSource>, Error> {
-        crate::collect::open(self.platform, &self.tcti, self.event_log.clone())
+        crate::collect::open(
+            self.platform,
+            &self.tcti,
+            self.event_log.clone(),
+            self.snp_vek_certificate.as_deref(),
+        )
     }
 
     /// The server's SPIFFE ID.

@@ -157,6 +157,14 @@ pub enum Error {
     /// The report's REPORT_DATA is not the SHA-512(nonce ‖ key) asked for.
     #[error("the SEV-SNP report does not carry the REPORT_DATA asked for")]
     SnpReportDataMismatch,
+    /// The configured VCEK/VLEK certificate cannot be read or is not one.
+    #[error("SEV-SNP endorsement certificate {path}: {reason}")]
+    SnpVekCertificate {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
 }
 
 impl Error {

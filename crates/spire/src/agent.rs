@@ -109,6 +109,7 @@ fn open_source(config: &AgentConfig) -> Result<Box<dyn EvidenceSource>, Error> {
         config.platform,
         &config.tcti,
         event_log,
+        config.snp_vek_certificate.as_deref(),
     )?)
 }
 

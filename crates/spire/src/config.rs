@@ -74,6 +74,7 @@ struct RawAgentConfig {
     platform: Option<String>,
     tcti: Option<String>,
     event_log: Option<String>,
+    snp_vek_certificate: Option<String>,
 }
 
 /// The server plugin, configured: everything an `Attest` needs.
@@ -97,6 +98,9 @@ pub struct AgentConfig {
     /// The event log to send, and whether its absence is an error (`true` when the path
     /// was configured explicitly).
     pub event_log: Option<(PathBuf, bool)>,
+    /// SEV-SNP: the chip's VCEK/VLEK (DER), sent when the host provides no certificate
+    /// table.
+    pub snp_vek_certificate: Option<PathBuf>,
 }
 
 /// Decodes HCL or JSON into `T`.
@@ -182,6 +186,7 @@ impl AgentConfig {
                 platform: None,
                 tcti: None,
                 event_log: None,
+                snp_vek_certificate: None,
             }
         } else {
             decode(text)?
@@ -205,6 +210,7 @@ impl AgentConfig {
             platform,
             tcti,
             event_log,
+            snp_vek_certificate: raw.snp_vek_certificate.map(PathBuf::from),
         })
     }
 }

@@ -75,20 +75,30 @@ impl std::str::FromStr for Platform {
 }
 
 /// Opens `platform`'s evidence source (blocking: it talks to the device). `tcti` and
-/// `event_log` are the TPM's.
+/// `event_log` are the TPM's; `snp_vek_certificate` is a VCEK/VLEK file (DER) an SEV-SNP
+/// guest sends when its host provides no certificate table.
 ///
 /// # Errors
-/// The device's error.
+/// The device's error; [`Error::SnpVekCertificate`].
 pub fn open(
     platform: Platform,
     tcti: &str,
     event_log: Option<PathBuf>,
+    snp_vek_certificate: Option<&Path>,
 ) -> Result<Box<dyn EvidenceSource>, Error> {
     Ok(match platform {
         Platform::Tpm => Box::new(TpmSource::new(TpmCollector::open(tcti)?, event_log)),
         Platform::Nitro => Box::new(nitro::NitroCollector::open(Path::new(
             nitro::DEFAULT_NSM_DEVICE,
         ))?),
-        Platform::Snp => Box::new(snp::SnpCollector::open()?),
+        Platform::Snp => {
+            let collector = snp::SnpCollector::open()?;
+            Box::new(match snp_vek_certificate {
+                Some(path) => {
+                    collector.with_vek_certificate(snp::read_vek_certificate(path)?, path)?
+                }
+                None => collector,
+            })
+        }
     })
 }

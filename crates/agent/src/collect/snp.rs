@@ -69,6 +69,8 @@ pub const DEFAULT_TSM_REPORT_DIR: &str = "/sys/kernel/config/tsm/report";
 const MAX_REPORT_LEN: u64 = 4096;
 /// The most REPORT_DATA holds.
 const REPORT_DATA_LEN: usize = 64;
+/// The largest VCEK/VLEK certificate file read (they are about 1.3 KiB).
+const MAX_VEK_CERTIFICATE_LEN: u64 = 16 * 1024;
 /// The configfs-tsm provider of SEV-SNP guests.
 const SEV_GUEST_PROVIDER: &str = "sev_guest";
 
@@ -230,6 +232,8 @@ impl Drop for TsmReportDevice {
 pub struct SnpCollector {
     device: Box<dyn SnpDevice>,
     vmpl: u32,
+    /// Sent when the host provides no certificate table (DER; empty for none).
+    vek_certificate: Vec<u8>,
 }
 
 impl std::fmt::Debug for SnpCollector {
@@ -255,7 +259,27 @@ impl SnpCollector {
 
     /// A collector over any device, requesting reports at `vmpl` (tests use a double).
     pub fn with_device(device: Box<dyn SnpDevice>, vmpl: u32) -> Self {
-        Self { device, vmpl }
+        Self {
+            device,
+            vmpl,
+            vek_certificate: Vec::new(),
+        }
+    }
+
+    /// Sends `der`, this chip's VCEK or VLEK (from AMD's KDS, fetched by the operator),
+    /// whenever the host provides no certificate table. The server verifies it like any
+    /// other: it must chain to AMD's pinned roots and match the report.
+    ///
+    /// # Errors
+    /// [`Error::SnpVekCertificate`] when `der` is not a VCEK or VLEK certificate.
+    pub fn with_vek_certificate(mut self, der: Vec<u8>, source: &Path) -> Result<Self, Error> {
+        let _ =
+            plinth_snp::EndorsementKey::from_der(&der).map_err(|e| Error::SnpVekCertificate {
+                path: source.to_owned(),
+                reason: e.to_string(),
+            })?;
+        self.vek_certificate = der;
+        Ok(self)
     }
 
     /// A report binding `nonce` and `key_spki` (empty: the nonce alone), self-checked.
@@ -266,21 +290,49 @@ impl SnpCollector {
             certificate_table,
         } = self.device.report(&report_data, self.vmpl)?;
         self_check(&report, &report_data, &certificate_table)?;
-        if certificate_table.is_empty() {
-            tracing::warn!(
-                "the host provided no SEV-SNP certificate table: the server must find the VCEK itself"
-            );
-        }
+        let vek_certificate = if certificate_table.is_empty() {
+            if self.vek_certificate.is_empty() {
+                tracing::warn!(
+                    "the host provided no SEV-SNP certificate table and no snp_vek_certificate is configured: the server will refuse the report for want of the VCEK"
+                );
+            }
+            self.vek_certificate.clone()
+        } else {
+            Vec::new()
+        };
         Ok(Evidence {
             nonce: nonce.to_vec(),
             platform: Some(evidence::Platform::Snp(SnpEvidence {
                 report,
                 key_spki,
-                vek_certificate: Vec::new(),
+                vek_certificate,
                 certificate_table,
             })),
         })
     }
+}
+
+/// Reads a VCEK/VLEK certificate file (DER, as AMD's KDS serves it), within a budget.
+///
+/// # Errors
+/// [`Error::SnpVekCertificate`].
+pub fn read_vek_certificate(path: &Path) -> Result<Vec<u8>, Error> {
+    let unusable = |reason: String| Error::SnpVekCertificate {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = fs::File::open(path).map_err(|e| unusable(e.to_string()))?;
+    let mut der = Vec::new();
+    let _ = file
+        .take(MAX_VEK_CERTIFICATE_LEN.saturating_add(1))
+        .read_to_end(&mut der)
+        .map_err(|e| unusable(e.to_string()))?;
+    if u64::try_from(der.len()).unwrap_or(u64::MAX) > MAX_VEK_CERTIFICATE_LEN {
+        return Err(unusable(format!(
+            "larger than {MAX_VEK_CERTIFICATE_LEN} bytes"
+        )));
+    }
+    Ok(der)
 }
 
 /// REPORT_DATA for `nonce` and `key_spki`: SHA-512(nonce ‖ key_spki), the binding the
@@ -541,6 +593,57 @@ mod tests {
             parsed.get(plinth_snp::CertKind::Vcek),
             Some(&vector("go-sev-guest/vcek.testcer")[..])
         );
+    }
+
+    #[test]
+    fn sends_the_configured_vek_only_when_the_host_has_no_table() {
+        let path = std::path::PathBuf::from(format!(
+            "{}/../../testdata/sev-snp/go-sev-guest/vcek.testcer",
+            env!("CARGO_MANIFEST_DIR")
+        ));
+        let vcek = read_vek_certificate(&path).unwrap();
+        let (c, _) = collector(true, Vec::new());
+        let mut c = c.with_vek_certificate(vcek.clone(), &path).unwrap();
+        let Some(evidence::Platform::Snp(snp)) = c
+            .evidence_without_key(&challenge(&[3; 32]))
+            .unwrap()
+            .platform
+        else {
+            panic!("not SNP evidence")
+        };
+        assert_eq!(snp.vek_certificate, vcek);
+        assert!(snp.certificate_table.is_empty());
+
+        let table = cert_table(&vcek);
+        let (c, _) = collector(true, table.clone());
+        let mut c = c.with_vek_certificate(vcek, &path).unwrap();
+        let Some(evidence::Platform::Snp(snp)) = c
+            .evidence_without_key(&challenge(&[3; 32]))
+            .unwrap()
+            .platform
+        else {
+            panic!("not SNP evidence")
+        };
+        assert!(snp.vek_certificate.is_empty(), "the host's table wins");
+        assert_eq!(snp.certificate_table, table);
+    }
+
+    #[test]
+    fn rejects_a_configured_vek_that_is_not_one_with_snp_vek_certificate() {
+        let path = std::path::PathBuf::from(format!(
+            "{}/../../testdata/nitro/anjuna/attestdoc/sample_prod_doc.bin",
+            env!("CARGO_MANIFEST_DIR")
+        ));
+        let not_a_certificate = read_vek_certificate(&path).unwrap();
+        let (c, _) = collector(true, Vec::new());
+        assert!(matches!(
+            c.with_vek_certificate(not_a_certificate, &path),
+            Err(Error::SnpVekCertificate { .. })
+        ));
+        assert!(matches!(
+            read_vek_certificate(std::path::Path::new("/nonexistent/vcek.der")),
+            Err(Error::SnpVekCertificate { .. })
+        ));
     }
 
     #[test]
