@@ -313,7 +313,7 @@ fn finish(result: Result<(), Failure>) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(Failure::Other(error)) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", crate::output::reason(&error));
             ExitCode::FAILURE
         }
     }

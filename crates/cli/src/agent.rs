@@ -1,5 +1,6 @@
-//! `plinth agent`: the node agent until SIGINT or SIGTERM — attest the node with its TPM,
-//! keep its SVID renewed, and serve the SPIFFE Workload API to registered workloads.
+//! `plinth agent`: the node agent until SIGINT or SIGTERM — attest the node with its
+//! hardware (TPM, Nitro Enclave or SEV-SNP guest), keep its SVID renewed, and serve the
+//! SPIFFE Workload API to registered workloads.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,7 +29,7 @@ pub(crate) fn run(args: AgentArgs) -> ExitCode {
     match serve(config.as_deref(), log_format) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("plinth agent: {error:#}");
+            eprintln!("plinth agent: {}", crate::output::reason(&error));
             ExitCode::FAILURE
         }
     }

@@ -240,7 +240,7 @@ fn finish(result: Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("plinth: {error:#}");
+            eprintln!("plinth: {}", crate::output::reason(&error));
             ExitCode::FAILURE
         }
     }

@@ -67,8 +67,8 @@ enum Command {
     SpirePlugin(spire::SpirePluginCommand),
     /// Run the attestation server until SIGINT/SIGTERM (CA, SQLite and policies by default).
     Server(server::ServerArgs),
-    /// Run the node agent until SIGINT/SIGTERM: TPM attestation, SVID renewal, the SPIFFE
-    /// Workload API.
+    /// Run the node agent until SIGINT/SIGTERM: TPM, Nitro or SEV-SNP attestation, SVID
+    /// renewal, the SPIFFE Workload API.
     Agent(agent::AgentArgs),
     /// What a workload gets from the agent's Workload API: its SVIDs, chain-checked.
     Workload(workload::WorkloadArgs),

@@ -21,13 +21,30 @@ pub(crate) fn success(as_json: bool, value: &Value, human: &str) -> ExitCode {
 
 /// Prints why verification failed and returns failure. The reason is the full error chain.
 pub(crate) fn failure(as_json: bool, error: &anyhow::Error) -> ExitCode {
-    let reason = format!("{error:#}");
+    let reason = reason(error);
     if as_json {
         out!("{:#}", json!({ "verified": false, "error": reason }));
     } else {
         eprintln!("verification failed: {reason}");
     }
     ExitCode::FAILURE
+}
+
+/// The error and its causes, joined with ": ", leaving out a cause whose text the message
+/// before it already ends with (library errors often print their source themselves).
+pub(crate) fn reason(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if text.ends_with(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 /// `println!` for the CLI: see the module documentation.

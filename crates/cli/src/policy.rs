@@ -212,12 +212,12 @@ fn lint(args: &LintArgs) -> ExitCode {
             Err(error) => {
                 ok = false;
                 if !args.json {
-                    out!("error {error:#}");
+                    out!("error {}", crate::output::reason(&error));
                 }
                 results.push(json!({
                     "file": file.display().to_string(),
                     "ok": false,
-                    "error": format!("{error:#}"),
+                    "error": crate::output::reason(&error),
                 }));
             }
         }

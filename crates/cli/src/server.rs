@@ -41,7 +41,7 @@ pub(crate) fn run(args: ServerArgs) -> ExitCode {
     match serve(config.as_deref(), log_format) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("plinth server: {error:#}");
+            eprintln!("plinth server: {}", crate::output::reason(&error));
             ExitCode::FAILURE
         }
     }

@@ -118,8 +118,12 @@ impl TsmReportDevice {
         );
         let dir = root.join(name);
         fs::create_dir(&dir).map_err(|source| Error::SnpDevice {
+            what: if root.is_dir() {
+                "making the report instance"
+            } else {
+                "no configfs-tsm report directory (not an SEV-SNP guest, a kernel before 6.7, or configfs not mounted)"
+            },
             path: dir.clone(),
-            what: "making the report instance",
             source,
         })?;
         // From here on, Drop removes the instance.
