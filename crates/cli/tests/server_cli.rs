@@ -9,40 +9,18 @@
     reason = "test code: a failure should abort loudly"
 )]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Output;
 
 use plinth_core::UnixTime;
 use plinth_crypto::{Curve, EcdsaSigningKey, SystemRandom};
 use plinth_store::audit::{Checkpoint, checkpoint_message};
 use plinth_store::{CaJournalEntry, NewAuditRecord, Store};
 
-const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../firmware-policies");
-
-/// Environment variables that would override the test's configuration.
-const OVERRIDES: [&str; 9] = [
-    "PLINTH_TRUST_DOMAIN",
-    "PLINTH_DATA_DIR",
-    "PLINTH_LISTEN",
-    "PLINTH_METRICS_LISTEN",
-    "PLINTH_ADMIN_SOCKET",
-    "PLINTH_DATABASE_URL",
-    "PLINTH_POLICIES",
-    "PLINTH_PKCS11_PIN",
-    "RUST_LOG",
-];
-
-fn plinth_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_plinth"));
-    let _args = command.args(args);
-    for name in OVERRIDES {
-        let _removed = command.env_remove(name);
-    }
-    command
-}
+mod common;
+use common::{POLICIES, ServerProcess, plinth_command};
 
 fn plinth(args: &[&str]) -> Output {
     plinth_command(args).output().expect("run plinth")
@@ -67,114 +45,6 @@ fn fails_with(output: &Output, needle: &str) {
     );
     assert_eq!(output.status.code(), Some(1), "expected exit 1: {text}");
     assert!(text.contains(needle), "expected {needle:?} in: {text}");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `plinth server` child process, killed if the test panics before SIGTERM.
-struct Server {
-    child: Option<Child>,
-    data_dir: PathBuf,
-    metrics_port: u16,
-    stdout_line: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Self {
-        let data_dir = dir.join("data");
-        let (listen_port, metrics_port) = (free_port(), free_port());
-        let config = dir.join("server.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "trust_domain = \"example.org\"\n\
-                 data_dir = {data:?}\n\
-                 listen = \"127.0.0.1:{listen_port}\"\n\
-                 metrics_listen = \"127.0.0.1:{metrics_port}\"\n\
-                 policies = {POLICIES:?}\n\
-                 shutdown_grace_seconds = 5\n",
-                data = data_dir.display().to_string(),
-            ),
-        )
-        .unwrap();
-        let mut child = plinth_command(&["server", "--config", config.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start plinth server");
-        let mut stdout_line = String::new();
-        let _read = BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut stdout_line)
-            .unwrap();
-        if stdout_line.is_empty() {
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "plinth server exited ({}) before listening: {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        assert!(
-            stdout_line.contains(&format!("127.0.0.1:{listen_port}"))
-                && stdout_line.contains(&format!("127.0.0.1:{metrics_port}"))
-                && stdout_line.contains("admin.sock")
-                && stdout_line.contains("example.org"),
-            "{stdout_line}"
-        );
-        Self {
-            child: Some(child),
-            data_dir,
-            metrics_port,
-            stdout_line,
-        }
-    }
-
-    fn data_dir(&self) -> &str {
-        self.data_dir.to_str().unwrap()
-    }
-
-    /// Sends SIGTERM and waits (up to 10 s) for the process to exit.
-    fn terminate(&mut self) -> (ExitStatus, String) {
-        let mut child = self.child.take().unwrap();
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                let mut stderr = String::new();
-                let _read = child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut stderr)
-                    .unwrap();
-                return (status, stderr);
-            }
-            if Instant::now() > deadline {
-                let _killed = child.kill();
-                panic!("plinth server did not exit within 10 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _killed = child.kill();
-            let _waited = child.wait();
-        }
-    }
 }
 
 /// `GET /metrics` over a plain TCP connection.
@@ -309,17 +179,31 @@ fn node_lifecycle(at: &[&str]) {
 #[test]
 fn server_admin_metrics_audit_and_sigterm() {
     let dir = tempfile::TempDir::new().unwrap();
-    let mut server = Server::start(dir.path());
-    let data = server.data_dir().to_owned();
-    let socket = server.data_dir.join("admin.sock");
-    assert!(socket.exists(), "{}", server.stdout_line);
+    let mut server = ServerProcess::start(
+        dir.path(),
+        &format!(
+            "trust_domain = \"example.org\"\npolicies = {POLICIES:?}\nshutdown_grace_seconds = 5\n"
+        ),
+        "server.log",
+    );
+    let line = server.first_line().to_owned();
+    assert!(
+        line.contains(&server.addr().to_string())
+            && line.contains(&format!("127.0.0.1:{}", server.metrics_port()))
+            && line.contains("admin.sock")
+            && line.contains("example.org"),
+        "{line}"
+    );
+    let data = server.data_dir().to_str().unwrap().to_owned();
+    let socket = server.data_dir().join("admin.sock");
+    assert!(socket.exists(), "{line}");
     let at = ["--data-dir", data.as_str()];
 
     registrations_round_trip(&at, &socket);
     node_lifecycle(&at);
 
     // Prometheus metrics.
-    let metrics = fetch_metrics(server.metrics_port);
+    let metrics = fetch_metrics(server.metrics_port());
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     // (Counter families appear once they have a labelled sample; the gauges always do.)
     for name in [
@@ -358,8 +242,8 @@ fn server_admin_metrics_audit_and_sigterm() {
     assert!(verified.contains("0 records"), "{verified}");
 
     // SIGTERM: a clean exit, the admin socket removed.
-    let (status, stderr) = server.terminate();
-    assert!(status.success(), "{status}: {stderr}");
+    let status = server.terminate();
+    assert!(status.success(), "{status}: {}", server.log());
     assert!(!socket.exists(), "the admin socket outlived the server");
     // With the server gone, the admin commands say they cannot reach it.
     fails_with(

@@ -17,19 +17,18 @@
 )]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead as _, BufReader};
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use plinth_api::attestation::attestation_client::AttestationClient;
 use plinth_api::attestation::{AttestationResult, Evidence};
-use plinth_core::{SpiffeId, UnixTime};
 use plinth_e2e::fleet::{TpmNode, write_trust_for};
 use plinth_store::Store;
 use tonic::transport::Channel;
+
+mod common;
+use common::{ServerProcess, plinth_command};
 
 /// swtpm instances, and the evidence messages each produces before submission.
 const NODES: usize = 3;
@@ -37,148 +36,18 @@ const PER_NODE: usize = 8;
 /// The server is killed as soon as this many SVIDs have come back.
 const KILL_AFTER: usize = 2;
 
-/// Environment variables that would override the test's configuration.
-const OVERRIDES: [&str; 8] = [
-    "PLINTH_TRUST_DOMAIN",
-    "PLINTH_DATA_DIR",
-    "PLINTH_LISTEN",
-    "PLINTH_ADMIN_SOCKET",
-    "PLINTH_DATABASE_URL",
-    "PLINTH_POLICIES",
-    "PLINTH_PKCS11_PIN",
-    "RUST_LOG",
-];
-
-fn plinth_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_plinth"));
-    let _args = command.args(args);
-    for name in OVERRIDES {
-        let _removed = command.env_remove(name);
-    }
-    // Metrics off (an empty address disables the listener).
-    let _env = command.env("PLINTH_METRICS_LISTEN", "");
-    command
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn now() -> UnixTime {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    UnixTime::from_millis(u64::try_from(millis).unwrap())
-}
-
-/// A `plinth server` child process (killed on drop).
-struct Server {
-    child: Option<Child>,
-    addr: SocketAddr,
-}
-
-impl Server {
-    /// Writes the configuration (a fresh port each time) and starts the server.
-    fn start(dir: &Path, tpm_roots: &Path, log_name: &str) -> Self {
-        let port = free_port();
-        let config = dir.join("server.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "trust_domain = \"example.org\"\n\
-                 data_dir = {data:?}\n\
-                 listen = \"127.0.0.1:{port}\"\n\
-                 policies = {policies:?}\n\
-                 tpm_roots = [{roots:?}]\n\
-                 nonce_ttl_seconds = 600\n\
-                 shutdown_grace_seconds = 5\n",
-                data = dir.join("data").display().to_string(),
-                policies = dir.join("policies").display().to_string(),
-                roots = tpm_roots.display().to_string(),
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join(log_name)).unwrap();
-        let mut child = plinth_command(&["server", "--config", config.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start plinth server");
-        let mut line = String::new();
-        let _read = BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        if line.is_empty() {
-            let status = child.wait().unwrap();
-            let log = std::fs::read_to_string(dir.join(log_name)).unwrap_or_default();
-            panic!("plinth server exited ({status}) before listening: {log}");
-        }
-        assert!(
-            line.contains(&format!("listening on 127.0.0.1:{port}")),
-            "{line}"
-        );
-        Self {
-            child: Some(child),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        }
-    }
-
-    /// `kill -9`: no drain, no final checkpoint, connections reset.
-    fn kill(&mut self) {
-        let mut child = self.child.take().unwrap();
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert!(!status.success(), "{status}");
-    }
-
-    /// SIGTERM, then wait for a clean exit.
-    fn terminate(&mut self) {
-        let mut child = self.child.take().unwrap();
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "plinth server did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        assert!(status.success(), "{status}");
-    }
-
-    /// A TLS channel authenticating the server by its SPIFFE ID against the CA's bundle
-    /// (read from the data directory: the CA survives restarts).
-    async fn channel(&self, data_dir: &Path) -> Channel {
-        let ca = plinth_ca::CaDir::open(&data_dir.join("ca"), None, now()).unwrap();
-        let bundle = ca.ca().bundle().x509_authorities().to_vec();
-        let server_id = SpiffeId::parse("spiffe://example.org/plinth/server").unwrap();
-        let trust = plinth_client::ServerTrust::new(&bundle, server_id).unwrap();
-        let config = plinth_client::client_config(trust, None, None).unwrap();
-        plinth_client::connect(self.addr, Arc::new(config))
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _killed = child.kill();
-            let _waited = child.wait();
-        }
-    }
+/// The server's configuration besides its data directory and ports: the policies and
+/// roots `write_trust_for` put in `dir`.
+fn config(dir: &Path, tpm_roots: &Path) -> String {
+    format!(
+        "trust_domain = \"example.org\"\n\
+         policies = {policies:?}\n\
+         tpm_roots = [{roots:?}]\n\
+         nonce_ttl_seconds = 600\n\
+         shutdown_grace_seconds = 5\n",
+        policies = dir.join("policies").display().to_string(),
+        roots = tpm_roots.display().to_string(),
+    )
 }
 
 /// Each node answers `per_node` challenges, one after another (a TPM is one device);
@@ -299,8 +168,9 @@ async fn kill_9_during_attestations_keeps_the_audit_chain_and_a_record_for_every
     let dir = tempfile::tempdir().unwrap();
     let tpm_roots = write_trust_for(dir.path(), &nodes.iter().collect::<Vec<_>>());
     let data_dir: PathBuf = dir.path().join("data");
-    let mut server = Server::start(dir.path(), &tpm_roots, "server-1.log");
-    let channel = server.channel(&data_dir).await;
+    let mut server =
+        ServerProcess::start(dir.path(), &config(dir.path(), &tpm_roots), "server-1.log");
+    let channel = server.channel().await;
 
     let evidence = evidence_in_advance(&nodes, &channel, PER_NODE).await;
     let total = evidence.len();
@@ -336,16 +206,18 @@ async fn kill_9_during_attestations_keeps_the_audit_chain_and_a_record_for_every
     );
 
     // Restart on the same data directory.
-    let mut server = Server::start(dir.path(), &tpm_roots, "server-2.log");
+    let mut server =
+        ServerProcess::start(dir.path(), &config(dir.path(), &tpm_roots), "server-2.log");
     let verified = audit_verify(&data_dir);
     assert_eq!(verified["verified"], true, "{verified}");
     check_records(&data_dir, &received).await;
 
     // The restarted server still attests, and records it.
-    let mut client = AttestationClient::new(server.channel(&data_dir).await);
+    let mut client = AttestationClient::new(server.channel().await);
     let (after, _key) = nodes[0].attest(&mut client).await.unwrap();
     received.push(after);
-    server.terminate();
+    let status = server.terminate();
+    assert!(status.success(), "{status}: {}", server.log());
     let verified = audit_verify(&data_dir);
     assert_eq!(verified["verified"], true, "{verified}");
     check_records(&data_dir, &received).await;
