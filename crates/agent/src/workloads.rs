@@ -57,11 +57,7 @@ impl WorkloadSvid {
     }
 
     fn renew_at(&self) -> UnixTime {
-        let life = self
-            .not_after
-            .as_millis()
-            .saturating_sub(self.issued_at.as_millis());
-        UnixTime::from_millis(self.issued_at.as_millis().saturating_add(life / 2))
+        self.issued_at.halfway_to(self.not_after)
     }
 }
 

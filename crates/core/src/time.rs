@@ -32,6 +32,13 @@ impl UnixTime {
         self.0
     }
 
+    /// Half-way from `self` to `later` (the moment to renew a credential issued at `self`
+    /// that expires at `later`); `self` when `later` is not after it.
+    #[must_use]
+    pub const fn halfway_to(self, later: Self) -> Self {
+        Self(self.0.saturating_add(later.0.saturating_sub(self.0) / 2))
+    }
+
     /// Parses RFC 3339 (`2024-01-24T18:14:25Z`) or a decimal count of Unix milliseconds.
     ///
     /// # Errors
@@ -69,6 +76,17 @@ impl fmt::Display for UnixTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn halfway_to_is_the_midpoint_and_never_before_the_start() {
+        let issued = UnixTime::from_millis(1_000);
+        assert_eq!(
+            issued.halfway_to(UnixTime::from_millis(3_001)).as_millis(),
+            2_000
+        );
+        assert_eq!(issued.halfway_to(UnixTime::from_millis(500)), issued);
+        assert_eq!(issued.halfway_to(issued), issued);
+    }
 
     #[test]
     fn parses_rfc3339_and_millis() {

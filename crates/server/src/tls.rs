@@ -80,11 +80,7 @@ impl ServerIdentity {
     /// When the current SVID should be replaced: half-way through its life.
     pub(crate) fn roll_at(&self) -> UnixTime {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
-        let life = current
-            .not_after
-            .as_millis()
-            .saturating_sub(current.issued_at.as_millis());
-        UnixTime::from_millis(current.issued_at.as_millis().saturating_add(life / 2))
+        current.issued_at.halfway_to(current.not_after)
     }
 
     /// The current SVID's expiry.
