@@ -102,14 +102,14 @@ pub(crate) async fn find_ban(
         .map(|ban| ban.reason))
 }
 
-/// A renewal: the caller's current SVID must be one we issued, to this identity, and the
-/// node must not have been evicted since.
-pub(crate) async fn check_renewal(
+/// The node behind a client certificate: the SVID with `serial` must be one this server
+/// issued, unexpired at `now`, for a node that has not been evicted since. Returns the
+/// node's row.
+pub(crate) async fn node_of_client_svid(
     store: &Store,
     serial: &str,
-    spiffe_id: &str,
     now: UnixTime,
-) -> Result<(), Error> {
+) -> Result<plinth_store::Node, Error> {
     let svid = match store.get_svid(serial).await {
         Ok(svid) => svid,
         Err(plinth_store::Error::NotFound { .. }) => {
@@ -125,19 +125,31 @@ pub(crate) async fn check_renewal(
             svid.not_after
         )));
     }
-    if svid.spiffe_id != spiffe_id {
-        return Err(Error::Renewal(format!(
-            "the client SVID names {}, the evidence yields {spiffe_id}",
-            svid.spiffe_id
-        )));
-    }
-    match store.get_node(spiffe_id).await {
-        Ok(_) => Ok(()),
+    match store.get_node(&svid.spiffe_id).await {
+        Ok(node) => Ok(node),
         Err(plinth_store::Error::NotFound { .. }) => Err(Error::Renewal(
             "the node was evicted; attest without a client certificate".into(),
         )),
         Err(other) => Err(other.into()),
     }
+}
+
+/// A renewal: the caller's current SVID must be a valid node SVID
+/// ([`node_of_client_svid`]) naming the identity the new evidence yields.
+pub(crate) async fn check_renewal(
+    store: &Store,
+    serial: &str,
+    spiffe_id: &str,
+    now: UnixTime,
+) -> Result<(), Error> {
+    let node = node_of_client_svid(store, serial, now).await?;
+    if node.spiffe_id != spiffe_id {
+        return Err(Error::Renewal(format!(
+            "the client SVID names {}, the evidence yields {spiffe_id}",
+            node.spiffe_id
+        )));
+    }
+    Ok(())
 }
 
 /// Appends the audit record of one attestation (with its SVID and node row when it

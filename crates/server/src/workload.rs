@@ -19,33 +19,12 @@ use crate::error::Error;
 /// The most SPKI bytes a workload key may have (RSA-4096 is about 550).
 const MAX_SPKI_LEN: usize = 1024;
 
-/// The calling node's SPIFFE ID, from its client certificate.
+/// The calling node's SPIFFE ID, from its client certificate: a valid node SVID of a node
+/// neither evicted nor banned.
 pub(crate) async fn calling_node<T>(app: &App, request: &Request<T>) -> Result<String, Error> {
     let serial = peer_serial(request)
         .ok_or_else(|| Error::Renewal("present the node's SVID (mutual TLS)".into()))?;
-    let svid = match app.store.get_svid(&serial).await {
-        Ok(svid) => svid,
-        Err(plinth_store::Error::NotFound { .. }) => {
-            return Err(Error::Renewal(
-                "the client certificate was not issued here".into(),
-            ));
-        }
-        Err(other) => return Err(other.into()),
-    };
-    let now = app.clock.now();
-    if svid.not_after <= now {
-        return Err(Error::Renewal(format!(
-            "the node SVID expired at {}",
-            svid.not_after
-        )));
-    }
-    let node = match app.store.get_node(&svid.spiffe_id).await {
-        Ok(node) => node,
-        Err(plinth_store::Error::NotFound { .. }) => {
-            return Err(Error::Renewal("the node was evicted".into()));
-        }
-        Err(other) => return Err(other.into()),
-    };
+    let node = crate::db::node_of_client_svid(&app.store, &serial, app.clock.now()).await?;
     if let Some(ban) = app
         .store
         .find_ban(Some(&node.spiffe_id), node.hardware_id.as_deref())
