@@ -168,6 +168,21 @@ async fn workloads_get_svids_from_the_agent_on_a_real_tpm_and_server() {
             .require_extended_key_usage(plinth_x509::Oid::parse("1.3.6.1.5.5.7.3.2").unwrap()),
     )
     .unwrap();
+    // The server recorded it among its issued SVIDs, justified by the node's last
+    // attestation.
+    let serial = leaf.serial();
+    let start = serial.iter().position(|&b| b != 0).unwrap_or(serial.len());
+    let issued = server
+        .store()
+        .get_svid(&hex::encode(&serial[start..]))
+        .await
+        .unwrap();
+    assert_eq!(issued.spiffe_id, "spiffe://example.org/frontend");
+    let node = server.store().get_node(&node_id).await.unwrap();
+    assert!(issued.audit_seq <= node.last_attestation_seq && issued.audit_seq > 0);
+    let record = server.store().audit_record(issued.audit_seq).await.unwrap();
+    assert_eq!(record.node_spiffe_id.as_deref(), Some(node_id.as_str()));
+    assert_eq!(record.verdict, "affirming");
 
     // JwtSource: a JWT-SVID minted by the server for this workload, verified locally
     // against the JWT bundle from the Workload API, and by the agent's ValidateJWTSVID.

@@ -10,18 +10,20 @@ use plinth_api::attestation::{
     MintWorkloadX509Response, WorkloadRegistration, WorkloadRegistrationsResponse,
 };
 use plinth_core::{BoundKey, SpiffeId};
+use plinth_policy::ear::bound_key_thumbprint;
+use plinth_store::{NewIssuedSvid, Node};
 use tonic::Request;
 
 use crate::app::App;
-use crate::attest::peer_serial;
+use crate::attest::{peer_serial, serial_key};
 use crate::error::Error;
 
 /// The most SPKI bytes a workload key may have (RSA-4096 is about 550).
 const MAX_SPKI_LEN: usize = 1024;
 
-/// The calling node's SPIFFE ID, from its client certificate: a valid node SVID of a node
-/// neither evicted nor banned.
-pub(crate) async fn calling_node<T>(app: &App, request: &Request<T>) -> Result<String, Error> {
+/// The calling node, from its client certificate: a valid node SVID of a node neither
+/// evicted nor banned.
+pub(crate) async fn calling_node<T>(app: &App, request: &Request<T>) -> Result<Node, Error> {
     let serial = peer_serial(request)
         .ok_or_else(|| Error::Renewal("present the node's SVID (mutual TLS)".into()))?;
     let node = crate::db::node_of_client_svid(&app.store, &serial, app.clock.now()).await?;
@@ -32,15 +34,15 @@ pub(crate) async fn calling_node<T>(app: &App, request: &Request<T>) -> Result<S
     {
         return Err(Error::Banned { reason: ban.reason });
     }
-    Ok(node.spiffe_id)
+    Ok(node)
 }
 
 /// The workload registrations under `node`, and the bundle.
 pub(crate) async fn registrations(
     app: &App,
-    node: &str,
+    node: &Node,
 ) -> Result<WorkloadRegistrationsResponse, Error> {
-    let registrations = app.store.registrations_under(Some(node)).await?;
+    let registrations = app.store.registrations_under(Some(&node.spiffe_id)).await?;
     let bundle = app.ca.ca().bundle();
     Ok(WorkloadRegistrationsResponse {
         registrations: registrations
@@ -75,9 +77,11 @@ async fn registered(app: &App, node: &str, spiffe_id: &str) -> Result<(SpiffeId,
     Ok((id, Duration::from_secs(ttl)))
 }
 
+/// Mints a workload X.509-SVID and records it among the issued SVIDs, justified by the
+/// node's last attestation, before returning it.
 pub(crate) async fn mint_x509(
     app: &App,
-    node: &str,
+    node: &Node,
     request: &MintWorkloadX509Request,
 ) -> Result<MintWorkloadX509Response, Error> {
     if request.public_key.len() > MAX_SPKI_LEN {
@@ -88,18 +92,34 @@ pub(crate) async fn mint_x509(
     }
     let key = plinth_crypto::PublicKey::from_spki_der(&request.public_key)
         .map_err(|e| Error::InvalidRequest(format!("public_key: {e}")))?;
-    let (id, ttl) = registered(app, node, &request.spiffe_id).await?;
+    let (id, ttl) = registered(app, &node.spiffe_id, &request.spiffe_id).await?;
     let now = app.clock.now();
     // The agent generated this key for the workload and vouches for it under its own
     // hardware-bound identity; the node's SVID authenticated this call.
-    let svid = app.ca.ca().mint_x509_svid(
-        &id,
-        &BoundKey::from_spki_der(key.spki_der().to_vec()),
-        Some(ttl),
-        now,
-        &app.rng,
-    )?;
-    tracing::info!(spiffe_id = %id, node, not_after = %svid.not_after(), "workload X.509-SVID");
+    let key = BoundKey::from_spki_der(key.spki_der().to_vec());
+    let svid = app
+        .ca
+        .ca()
+        .mint_x509_svid(&id, &key, Some(ttl), now, &app.rng)?;
+    let leaf = plinth_x509::Certificate::from_der(svid.leaf_der())
+        .map_err(|e| Error::Internal(format!("re-reading the minted leaf: {e}")))?;
+    let issued = NewIssuedSvid {
+        serial_hex: serial_key(leaf.serial()),
+        spiffe_id: id.to_string(),
+        key_thumbprint: bound_key_thumbprint(&key),
+        not_after: svid.not_after(),
+    };
+    let _recorded = app
+        .store
+        .record_workload_svid(&issued, now, node.last_attestation_seq)
+        .await?;
+    tracing::info!(
+        spiffe_id = %id,
+        node = node.spiffe_id,
+        serial = issued.serial_hex,
+        not_after = %svid.not_after(),
+        "workload X.509-SVID"
+    );
     let mut chain = vec![svid.leaf_der().to_vec()];
     chain.extend(svid.intermediates_der().iter().cloned());
     Ok(MintWorkloadX509Response {
@@ -110,10 +130,10 @@ pub(crate) async fn mint_x509(
 
 pub(crate) async fn mint_jwt(
     app: &App,
-    node: &str,
+    node: &Node,
     request: &MintWorkloadJwtRequest,
 ) -> Result<MintWorkloadJwtResponse, Error> {
-    let (id, ttl) = registered(app, node, &request.spiffe_id).await?;
+    let (id, ttl) = registered(app, &node.spiffe_id, &request.spiffe_id).await?;
     let token = app
         .ca
         .ca()

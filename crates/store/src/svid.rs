@@ -6,8 +6,9 @@ use sqlx::any::AnyRow;
 
 use crate::{Error, Result, Store, db_time, read_time};
 
-/// An X.509-SVID the server issued. Written only by [`Store::record_attestation`], in the
-/// transaction of the audit record that justified it (`audit_seq`).
+/// An X.509-SVID the server issued: a node SVID, written by [`Store::append`] in the
+/// transaction of the audit record that justified it (`audit_seq`); or a workload SVID,
+/// written by [`Store::record_workload_svid`] naming its node's last attestation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedSvid {
     /// The certificate serial number, lower-case hex.
@@ -27,6 +28,41 @@ pub struct IssuedSvid {
 const COLUMNS: &str = "serial_hex, spiffe_id, key_thumbprint, not_after, issued_at, audit_seq";
 
 impl Store {
+    /// Records a workload X.509-SVID issued under a node whose current identity rests on
+    /// the attestation recorded at `node_attestation_seq` (the node's last attestation):
+    /// the audit trail of a workload SVID is its node's appraisal.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] for a serial issued before; [`Error::Database`] (also when
+    /// `node_attestation_seq` names no record).
+    pub async fn record_workload_svid(
+        &self,
+        svid: &crate::NewIssuedSvid,
+        issued_at: UnixTime,
+        node_attestation_seq: i64,
+    ) -> Result<IssuedSvid> {
+        let _ = sqlx::query(&format!(
+            "INSERT INTO issued_svids ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        ))
+        .bind(&svid.serial_hex)
+        .bind(&svid.spiffe_id)
+        .bind(&svid.key_thumbprint)
+        .bind(db_time(svid.not_after)?)
+        .bind(db_time(issued_at)?)
+        .bind(node_attestation_seq)
+        .execute(&self.pool)
+        .await
+        .map_err(crate::error::conflict_as("issued SVID"))?;
+        Ok(IssuedSvid {
+            serial_hex: svid.serial_hex.clone(),
+            spiffe_id: svid.spiffe_id.clone(),
+            key_thumbprint: svid.key_thumbprint.clone(),
+            not_after: svid.not_after,
+            issued_at,
+            audit_seq: node_attestation_seq,
+        })
+    }
+
     /// One issued SVID by serial.
     ///
     /// # Errors

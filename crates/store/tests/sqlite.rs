@@ -424,6 +424,71 @@ async fn rejects_reused_svid_serial_with_conflict_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn workload_svid_is_recorded_against_its_nodes_attestation() {
+    let (_dir, store) = open().await;
+    let node = attest(&store, "spiffe://example.org/node/a", t(0), "aa").await;
+    let workload = NewIssuedSvid {
+        serial_hex: "bb".into(),
+        spiffe_id: "spiffe://example.org/frontend".into(),
+        key_thumbprint: "w".into(),
+        not_after: t(300_000),
+    };
+    let recorded = store
+        .record_workload_svid(&workload, t(5), node.seq)
+        .await
+        .unwrap();
+    assert_eq!(store.get_svid("bb").await.unwrap(), recorded);
+    assert_eq!(recorded.audit_seq, node.seq);
+    // Its node's SVID list is unchanged; the workload's has it.
+    assert_eq!(
+        store
+            .list_svids_for("spiffe://example.org/frontend")
+            .await
+            .unwrap(),
+        vec![recorded]
+    );
+    // The audit chain is untouched.
+    assert_eq!(store.head().await.unwrap().seq, node.seq);
+}
+
+#[tokio::test]
+async fn rejects_workload_svid_with_a_reused_serial_with_conflict() {
+    let (_dir, store) = open().await;
+    let node = attest(&store, "spiffe://example.org/node/a", t(0), "aa").await;
+    let reused = NewIssuedSvid {
+        serial_hex: "aa".into(),
+        spiffe_id: "spiffe://example.org/frontend".into(),
+        key_thumbprint: "w".into(),
+        not_after: t(300_000),
+    };
+    assert!(matches!(
+        store.record_workload_svid(&reused, t(5), node.seq).await,
+        Err(Error::Conflict {
+            what: "issued SVID"
+        })
+    ));
+}
+
+#[tokio::test]
+async fn rejects_workload_svid_naming_no_attestation_with_database() {
+    let (_dir, store) = open().await;
+    let orphan = NewIssuedSvid {
+        serial_hex: "cc".into(),
+        spiffe_id: "spiffe://example.org/frontend".into(),
+        key_thumbprint: "w".into(),
+        not_after: t(300_000),
+    };
+    assert!(matches!(
+        store.record_workload_svid(&orphan, t(5), 42).await,
+        Err(Error::Database(_))
+    ));
+    assert!(matches!(
+        store.get_svid("cc").await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
 async fn rejects_policy_text_not_matching_its_hash_with_policy_hash_mismatch() {
     let (_dir, store) = open().await;
     let mut wrong = policy();
