@@ -183,6 +183,38 @@ async fn workloads_get_svids_from_the_agent_on_a_real_tpm_and_server() {
     let record = server.store().audit_record(issued.audit_seq).await.unwrap();
     assert_eq!(record.node_spiffe_id.as_deref(), Some(node_id.as_str()));
     assert_eq!(record.verdict, "affirming");
+    // A workload SVID is no node identity: the server's workload calls refuse it.
+    let key = plinth_crypto::EcdsaSigningKey::from_pkcs8(
+        plinth_crypto::Curve::P256,
+        svid.private_key().as_bytes(),
+    )
+    .unwrap();
+    let client_cert = plinth_agent::tls::SvidClientCert::new(
+        svid.cert_chain()
+            .iter()
+            .map(|c| c.as_bytes().to_vec())
+            .collect(),
+        Arc::new(plinth_agent::tls::MemorySigningKey::new(key).unwrap()),
+    );
+    let trust = plinth_client::ServerTrust::new(
+        &server.bundle_der(),
+        plinth_core::SpiffeId::parse("spiffe://example.org/plinth/server").unwrap(),
+    )
+    .unwrap();
+    let config = plinth_client::client_config(trust, Some(Arc::new(client_cert)), None).unwrap();
+    let channel = plinth_client::connect(server.local_addr(), Arc::new(config))
+        .await
+        .unwrap();
+    let refused = plinth_api::attestation::attestation_client::AttestationClient::new(channel)
+        .workload_registrations(plinth_api::attestation::WorkloadRegistrationsRequest {})
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .message()
+            .contains("a workload SVID, not a node SVID"),
+        "{refused:?}"
+    );
 
     // JwtSource: a JWT-SVID minted by the server for this workload, verified locally
     // against the JWT bundle from the Workload API, and by the agent's ValidateJWTSVID.

@@ -127,9 +127,19 @@ pub(crate) async fn node_of_client_svid(
     }
     match store.get_node(&svid.spiffe_id).await {
         Ok(node) => Ok(node),
-        Err(plinth_store::Error::NotFound { .. }) => Err(Error::Renewal(
-            "the node was evicted; attest without a client certificate".into(),
-        )),
+        Err(plinth_store::Error::NotFound { .. }) => {
+            // A node SVID's own audit record names its serial; a workload SVID's names
+            // its node's.
+            let record = store.audit_record(svid.audit_seq).await?;
+            Err(Error::Renewal(
+                if record.svid_serial.as_deref() == Some(serial) {
+                    "the node was evicted; attest without a client certificate"
+                } else {
+                    "the client certificate is a workload SVID, not a node SVID"
+                }
+                .into(),
+            ))
+        }
         Err(other) => Err(other.into()),
     }
 }
