@@ -478,6 +478,9 @@ async fn insert_records(
 /// hand-off to SQLite's worker thread), well under both databases' bind limits.
 const ROWS_PER_STATEMENT: usize = 64;
 
+/// What sqlx's `Any` driver calls a SQLite connection (`AnyConnection::backend_name`).
+const SQLITE_BACKEND_NAME: &str = "SQLite";
+
 /// One bound value of a multi-row statement.
 enum Value<'a> {
     Int(i64),
@@ -492,12 +495,22 @@ async fn insert_rows(
     tail: &str,
     rows: Vec<Vec<Value<'_>>>,
 ) -> Result<()> {
+    // SQLite looks a numbered parameter's name up by a linear scan for every value it
+    // binds (quadratic in a statement of hundreds); anonymous `?` parameters, bound in
+    // order, need no lookup. PostgreSQL only takes `$n`.
+    let anonymous = tx.backend_name() == SQLITE_BACKEND_NAME;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let width = chunk.first().map_or(0, Vec::len);
         let tuples: Vec<String> = (0..chunk.len())
             .map(|row| {
                 let params: Vec<String> = (1..=width)
-                    .map(|column| format!("${}", row * width + column))
+                    .map(|column| {
+                        if anonymous {
+                            "?".to_owned()
+                        } else {
+                            format!("${}", row * width + column)
+                        }
+                    })
                     .collect();
                 format!("({})", params.join(", "))
             })

@@ -102,7 +102,7 @@ use std::time::Duration;
 use plinth_core::UnixTime;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::pool::PoolConnectionMetadata;
-use sqlx::{AnyConnection, AnyPool, Executor as _, Row as _};
+use sqlx::{AnyConnection, AnyPool, Connection as _, Executor as _, Row as _};
 
 pub use append::Append;
 pub use authority::CaJournalEntry;
@@ -136,6 +136,8 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
 const MAX_CONNECTIONS: u32 = 8;
 /// How long to wait for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A pooled PostgreSQL connection idle this long is pinged before it is used again.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,12 +176,19 @@ impl Store {
             return Err(Error::UnsupportedUrl(redact(url)));
         };
         sqlx::any::install_default_drivers();
+        // sqlx pings every connection it hands out by default: a round trip (on SQLite,
+        // a hand-off to the connection's worker thread and back) before each query, as
+        // costly as the query itself. A SQLite connection is in-process and cannot go
+        // stale; a PostgreSQL connection is pinged only after it sat idle (when a
+        // restarted server or a middlebox may have dropped it).
         let mut options = AnyPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT);
-        if backend == Backend::Sqlite {
-            options = options.after_connect(sqlite_session);
-        }
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false);
+        options = match backend {
+            Backend::Sqlite => options.after_connect(sqlite_session),
+            Backend::Postgres => options.before_acquire(ping_if_idle),
+        };
         let pool = options.connect(url).await?;
         schema::migrate(&pool, backend).await?;
         let _ = sqlx::query(
@@ -248,6 +257,24 @@ fn sqlite_session(
         let _ = conn.execute("PRAGMA foreign_keys = ON").await?;
         let _ = conn.execute("PRAGMA synchronous = FULL").await?;
         Ok(())
+    })
+}
+
+/// Before a PostgreSQL connection is handed out: pings it if it sat idle for
+/// [`PING_IF_IDLE_FOR`] or longer (a broken one is then discarded and another taken).
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature sqlx's before_acquire callback takes"
+)]
+fn ping_if_idle(
+    conn: &mut AnyConnection,
+    meta: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if meta.idle_for >= PING_IF_IDLE_FOR {
+            conn.ping().await?;
+        }
+        Ok(true)
     })
 }
 

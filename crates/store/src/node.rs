@@ -185,23 +185,23 @@ impl Store {
         spiffe_id: Option<&str>,
         hardware_id: Option<&str>,
     ) -> Result<Option<Ban>> {
-        for (kind, value) in [
-            (BanKind::SpiffeId, spiffe_id),
-            (BanKind::HardwareId, hardware_id),
-        ] {
-            let Some(value) = value else { continue };
-            let row = sqlx::query(
-                "SELECT kind, value, reason, created_at FROM bans WHERE kind = $1 AND value = $2",
-            )
-            .bind(kind.as_str())
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some(row) = row {
-                return ban_from_row(&row).map(Some);
-            }
+        if spiffe_id.is_none() && hardware_id.is_none() {
+            return Ok(None);
         }
-        Ok(None)
+        // One query for both (a NULL value matches no row): one round trip per
+        // attestation instead of two.
+        let row = sqlx::query(
+            "SELECT kind, value, reason, created_at FROM bans \
+             WHERE (kind = $1 AND value = $2) OR (kind = $3 AND value = $4) \
+             ORDER BY CASE kind WHEN $1 THEN 0 ELSE 1 END LIMIT 1",
+        )
+        .bind(BanKind::SpiffeId.as_str())
+        .bind(spiffe_id)
+        .bind(BanKind::HardwareId.as_str())
+        .bind(hardware_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(ban_from_row).transpose()
     }
 }
 
