@@ -45,11 +45,23 @@ pub struct X509Svid {
     spiffe_id: SpiffeId,
     leaf: Vec<u8>,
     intermediates: Vec<Vec<u8>>,
+    serial: [u8; x509::SERIAL_LEN],
     not_after: UnixTime,
     authority: u32,
 }
 
 impl X509Svid {
+    /// The serial number's value: unsigned big-endian without leading zero bytes, as the
+    /// leaf's INTEGER reads once a sign byte is dropped (so callers need not re-parse it).
+    pub fn serial(&self) -> &[u8] {
+        let start = self
+            .serial
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(self.serial.len());
+        self.serial.get(start..).unwrap_or_default()
+    }
+
     /// The SPIFFE ID.
     pub const fn spiffe_id(&self) -> &SpiffeId {
         &self.spiffe_id
@@ -293,6 +305,7 @@ impl Ca {
                 .iter()
                 .map(|c| c.der().to_vec())
                 .collect(),
+            serial,
             not_after,
             authority: authority.id(),
         })

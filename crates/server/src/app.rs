@@ -34,15 +34,46 @@ impl Clock for SystemClock {
     }
 }
 
+/// The trust bundle as the API hands it out, built once: the CA does not change while
+/// the server runs (a rotation takes a restart), and every attestation returns it.
+pub(crate) struct PublishedBundle {
+    /// The X.509 authorities (DER).
+    pub(crate) x509: Vec<Vec<u8>>,
+    /// As PEM.
+    pub(crate) x509_pem: String,
+    /// Both kinds of authority as a SPIFFE bundle JWKS.
+    pub(crate) spiffe_jwks: String,
+    /// The JWT authorities as a JWKS.
+    pub(crate) jwt_jwks: String,
+}
+
+impl PublishedBundle {
+    pub(crate) fn of(ca: &CaDir) -> Self {
+        let bundle = ca.ca().bundle();
+        Self {
+            x509: bundle.x509_authorities().to_vec(),
+            x509_pem: bundle.x509_pem(),
+            spiffe_jwks: bundle.to_spiffe_jwks(),
+            jwt_jwks: bundle.to_jwt_jwks(),
+        }
+    }
+}
+
 /// Everything a request needs.
 pub(crate) struct App {
     pub(crate) config: Config,
     pub(crate) verifier: Verifier,
     pub(crate) ca: CaDir,
+    /// The CA's trust bundle in the forms the API hands out.
+    pub(crate) bundle: PublishedBundle,
     pub(crate) store: Store,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: SystemRandom,
     pub(crate) metrics: Metrics,
+    /// Verifications running at once: one per core. Each is CPU-bound work on the
+    /// blocking pool, which would otherwise start a thread for every waiting one (up to
+    /// hundreds under load), all contending for the same cores.
+    pub(crate) verify_slots: tokio::sync::Semaphore,
     /// Policy texts by SHA-256 (hex), so the audit log stores exactly what was applied.
     pub(crate) policy_texts: HashMap<String, plinth_store::PolicyText>,
     /// Challenges recorded with real vectors, answerable once (tests only).

@@ -213,10 +213,17 @@ async fn attest(
         }
     };
     let verify_started = Instant::now();
-    let appraised = {
-        let app = Arc::clone(app);
-        let evidence = evidence.clone();
-        tokio::task::spawn_blocking(move || app.verifier.verify(&pending, &evidence, now)).await
+    let appraised = match app.verify_slots.acquire().await {
+        Ok(_slot) => {
+            let app = Arc::clone(app);
+            let evidence = evidence.clone();
+            tokio::task::spawn_blocking(move || app.verifier.verify(&pending, &evidence, now))
+                .await
+        }
+        Err(closed) => {
+            outcome.result = Err(Error::Internal(closed.to_string()));
+            return outcome;
+        }
     };
     app.metrics
         .stage("verify_appraise", verify_started.elapsed());
@@ -282,7 +289,7 @@ async fn take_challenge(
     }
 }
 
-/// After a verified appraisal: ban, registration, renewal identity, mint, EAR.
+/// After a verified appraisal: registration, renewal identity, mint, EAR.
 async fn finish(
     app: &Arc<App>,
     appraised: Appraised,
@@ -295,11 +302,9 @@ async fn finish(
     let selectors = appraised.selectors();
     let registration = registry::node_identity(app, &identity, &selectors).await?;
     *spiffe_id_out = Some(registration.spiffe_id.clone());
-    let spiffe = registration.spiffe_id.to_string();
-    if let Some(ban) = db::find_ban(&app.store, &spiffe, appraised.hardware_id()).await? {
-        return Err(Error::Banned { reason: ban });
-    }
+    // Bans are checked where the SVID is recorded (`db::record`).
     if let Some(renewal) = renewal {
+        let spiffe = registration.spiffe_id.to_string();
         db::check_renewal(&app.store, &renewal.serial, &spiffe, now).await?;
     }
     let passed = appraised.passed()?;
@@ -332,9 +337,7 @@ fn mint(
         now,
         &app.rng,
     )?;
-    let leaf = plinth_x509::Certificate::from_der(svid.leaf_der())
-        .map_err(|e| Error::Internal(format!("re-reading the minted leaf: {e}")))?;
-    let serial = serial_key(leaf.serial());
+    let serial = serial_key(svid.serial());
     let authority = ca.active()?;
     let verifier = VerifierId {
         developer: "plinth".to_owned(),
@@ -348,15 +351,14 @@ fn mint(
         &AuthorityEarSigner(authority),
     )
     .map_err(|e| Error::Internal(format!("signing the EAR: {e}")))?;
-    let bundle = ca.bundle();
     let mut chain = vec![svid.leaf_der().to_vec()];
     chain.extend(svid.intermediates_der().iter().cloned());
     Ok(Minted {
         result: AttestationResult {
             spiffe_id: registration.spiffe_id.to_string(),
             svid_chain: chain,
-            bundle_x509: bundle.x509_authorities().to_vec(),
-            bundle_jwks: bundle.to_spiffe_jwks(),
+            bundle_x509: app.bundle.x509.clone(),
+            bundle_jwks: app.bundle.spiffe_jwks.clone(),
             ear,
             expires_at_ms: i64::try_from(svid.not_after().as_millis()).unwrap_or(i64::MAX),
             selectors: selectors.to_vec(),

@@ -90,18 +90,6 @@ pub(crate) fn nonce_refusal_label(error: &Error) -> &'static str {
     }
 }
 
-/// The reason of a ban on this SPIFFE ID or hardware, if any.
-pub(crate) async fn find_ban(
-    store: &Store,
-    spiffe_id: &str,
-    hardware_id: Option<&str>,
-) -> Result<Option<String>, Error> {
-    Ok(store
-        .find_ban(Some(spiffe_id), hardware_id)
-        .await?
-        .map(|ban| ban.reason))
-}
-
 /// The node behind a client certificate: the SVID with `serial` must be one this server
 /// issued, unexpired at `now`, for a node that has not been evicted since. Returns the
 /// node's row.
@@ -165,9 +153,9 @@ pub(crate) async fn check_renewal(
 /// Appends the audit record of one attestation (with its SVID and node row when it
 /// succeeded), consuming its nonce in the same transaction; returns its seq.
 ///
-/// If the nonce is consumed meanwhile (a replay racing its original, on this replica or
-/// another), nothing of the attestation was written: it becomes a refusal, recorded as
-/// such, and its SVID is dropped.
+/// Two things are decided in that transaction, and turn a success into a refusal
+/// (recorded as such, its SVID dropped): a ban on the node, and the nonce having been
+/// consumed meanwhile (a replay racing its original, on this replica or another).
 pub(crate) async fn record(
     app: &App,
     evidence: &Evidence,
@@ -175,30 +163,28 @@ pub(crate) async fn record(
     now: UnixTime,
 ) -> Result<i64, Error> {
     let started = std::time::Instant::now();
-    let mut appended = app
-        .store
-        .append(append_of(app, evidence, outcome, now))
-        .await;
-    if outcome.consume_nonce.is_some() {
-        match appended {
-            Ok(_) => app.metrics.nonce("consumed"),
+    // Each refusal below removes what caused it (the SVID, the nonce), so this loops at
+    // most three times.
+    let appended = loop {
+        match app.store.append(append_of(app, evidence, outcome, now)).await {
+            Err(plinth_store::Error::Banned(ban)) if outcome.result.is_ok() => {
+                outcome.result = Err(Error::Banned { reason: ban.reason });
+            }
             Err(
                 lost @ (plinth_store::Error::NonceConsumed
                 | plinth_store::Error::NonceExpired
                 | plinth_store::Error::NonceUnknown),
-            ) => {
+            ) if outcome.consume_nonce.is_some() => {
                 let refusal = nonce_error(lost, now);
                 app.metrics.nonce(nonce_refusal_label(&refusal));
                 outcome.result = Err(refusal);
                 outcome.consume_nonce = None;
-                appended = app
-                    .store
-                    .append(append_of(app, evidence, outcome, now))
-                    .await;
             }
-            // Not written, so not consumed either.
-            Err(_) => {}
+            other => break other,
         }
+    };
+    if appended.is_ok() && outcome.consume_nonce.is_some() {
+        app.metrics.nonce("consumed");
     }
     app.metrics.stage("store", started.elapsed());
     Ok(appended?.seq)

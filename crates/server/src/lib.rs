@@ -5,11 +5,13 @@
 //!  agent ── TLS (server SVID; client SVID on renewal) ──► Attestation.Challenge(Hello)
 //!        │                                                  Verifier::challenge ─► nonce row
 //!        └──────────────────────────────────────────────► Attestation.Attest(Evidence)
-//!             read the pending nonce ─► Verifier::verify (spawn_blocking)
-//!             ─► registration ─► ban ─► renewal checks ─► Ca::mint_x509_svid + EAR
-//!             ─► consume the nonce + audit record + issued SVID + node row: ONE
-//!                transaction, shared with the attestations queued meanwhile (group
-//!                commit) ─► result (a nonce another replica consumed first: a refusal)
+//!             the pending nonce (from memory on the replica that issued it)
+//!             ─► Verifier::verify (spawn_blocking) ─► registration ─► renewal checks
+//!             ─► Ca::mint_x509_svid + EAR
+//!             ─► ban check + consume the nonce + audit record + issued SVID + node
+//!                row: ONE transaction, shared with the attestations queued meanwhile
+//!                (group commit) ─► result (a banned node, or a nonce another replica
+//!                consumed first: a refusal, recorded as such)
 //!  operator ── admin.sock (0600) or TLS with an admin SVID ──► Admin
 //!  Prometheus ──► /metrics      load balancers ──► grpc.health.v1
 //! ```
@@ -126,8 +128,12 @@ pub async fn start_with_clock(
     let acceptor = tls::acceptor(ca.ca(), Arc::clone(&identity))?;
     let app = Arc::new(App {
         metrics: metrics::Metrics::new(),
+        verify_slots: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        ),
         config,
         verifier,
+        bundle: app::PublishedBundle::of(&ca),
         ca,
         store,
         clock,
@@ -277,17 +283,17 @@ impl RunningServer {
 
     /// The trust bundle's X.509 authorities (DER): what agents bootstrap from.
     pub fn bundle_der(&self) -> Vec<Vec<u8>> {
-        self.app.ca.ca().bundle().x509_authorities().to_vec()
+        self.app.bundle.x509.clone()
     }
 
     /// The trust bundle as PEM.
     pub fn bundle_pem(&self) -> String {
-        self.app.ca.ca().bundle().x509_pem()
+        self.app.bundle.x509_pem.clone()
     }
 
     /// The trust bundle as a SPIFFE JWKS (for EAR and checkpoint verification).
     pub fn bundle_jwks(&self) -> String {
-        self.app.ca.ca().bundle().to_spiffe_jwks()
+        self.app.bundle.spiffe_jwks.clone()
     }
 
     /// The datastore (tests read the audit log through it).

@@ -43,7 +43,6 @@ pub(crate) async fn registrations(
     node: &Node,
 ) -> Result<WorkloadRegistrationsResponse, Error> {
     let registrations = app.store.registrations_under(Some(&node.spiffe_id)).await?;
-    let bundle = app.ca.ca().bundle();
     Ok(WorkloadRegistrationsResponse {
         registrations: registrations
             .into_iter()
@@ -53,8 +52,8 @@ pub(crate) async fn registrations(
                 ttl_seconds: r.ttl_seconds.unwrap_or(0),
             })
             .collect(),
-        bundle_x509: bundle.x509_authorities().to_vec(),
-        bundle_jwt_jwks: bundle.to_jwt_jwks(),
+        bundle_x509: app.bundle.x509.clone(),
+        bundle_jwt_jwks: app.bundle.jwt_jwks.clone(),
     })
 }
 
@@ -101,10 +100,8 @@ pub(crate) async fn mint_x509(
         .ca
         .ca()
         .mint_x509_svid(&id, &key, Some(ttl), now, &app.rng)?;
-    let leaf = plinth_x509::Certificate::from_der(svid.leaf_der())
-        .map_err(|e| Error::Internal(format!("re-reading the minted leaf: {e}")))?;
     let issued = NewIssuedSvid {
-        serial_hex: serial_key(leaf.serial()),
+        serial_hex: serial_key(svid.serial()),
         spiffe_id: id.to_string(),
         key_thumbprint: bound_key_thumbprint(&key),
         not_after: svid.not_after(),

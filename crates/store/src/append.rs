@@ -8,6 +8,7 @@
 //!
 //! ```text
 //!  append(item) ─► queue ─► appender: BEGIN
+//!                               bans on the items' nodes       (one query)
 //!                               consume each item's nonce      (sorted: a fixed lock order)
 //!                               evidence and policy blobs      (sorted, deduplicated)
 //!                               lock the chain head
@@ -18,6 +19,8 @@
 //!
 //! Failures stay with their item where they can:
 //! - an item that does not validate is refused before it is queued;
+//! - an item whose node is banned gets [`Error::Banned`] and nothing of it is written (its
+//!   nonce stays unconsumed, for the refusal's own record);
 //! - an item whose nonce is already consumed (a replay that raced its original, on any
 //!   replica) or expired gets [`Error::NonceConsumed`] / [`Error::NonceExpired`] /
 //!   [`Error::NonceUnknown`] and nothing of it is written; the others commit;
@@ -27,6 +30,7 @@
 //!   nothing of it was written, so no caller may hand out an SVID.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use plinth_core::UnixTime;
 use sqlx::{Any, AnyPool, Row as _, Transaction};
@@ -34,10 +38,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::audit::{AuditRecord, GENESIS_HASH};
 use crate::blob::insert_policy;
-use crate::challenge::why_unconsumed;
+use crate::challenge::{Remembered, why_unconsumed};
 use crate::log::{NewAuditRecord, NewIssuedSvid, NodeUpsert, RECORD_COLUMNS};
+use crate::node::ban_from_row;
 use crate::{
-    Backend, Error, MAX_EVIDENCE_LEN, PolicyText, Result, Store, check_len, conflict_as, db_time,
+    Backend, Ban, BanKind, Error, MAX_EVIDENCE_LEN, PolicyText, Result, Store, check_len, conflict_as, db_time,
     read_hash, sha256_hex,
 };
 
@@ -55,7 +60,8 @@ pub struct Append {
     pub record: NewAuditRecord,
     /// The SVID issued, on success.
     pub svid: Option<NewIssuedSvid>,
-    /// The node row, on success.
+    /// The node row, on success. A ban on its SPIFFE ID or hardware ID, found in the
+    /// transaction, refuses the item ([`Error::Banned`]).
     pub node: Option<NodeUpsert>,
     /// The evidence bytes (stored under their SHA-256).
     pub evidence: Vec<u8>,
@@ -108,11 +114,12 @@ pub(crate) struct Appender {
 impl Appender {
     /// Starts the task (on the current Tokio runtime). It holds a pool handle, not a
     /// store, so it ends when every store clone is dropped or [`Self::close`] is called.
-    pub(crate) fn start(pool: AnyPool, backend: Backend) -> Self {
+    /// Nonces it consumes (or finds unusable) are forgotten by `remembered`.
+    pub(crate) fn start(pool: AnyPool, backend: Backend, remembered: Arc<Remembered>) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_LEN);
         let (done, finished) = watch::channel(false);
         drop(tokio::spawn(async move {
-            run(&pool, backend, receiver).await;
+            run(&pool, backend, &remembered, receiver).await;
             let _ = done.send(true);
         }));
         Self { queue, finished }
@@ -142,7 +149,8 @@ impl Store {
     /// [`crate::MAX_TEXT_LEN`]); [`Error::PolicyHashMismatch`] when the policy does not
     /// hash to its hash or is not the record's policy; [`Error::NonceConsumed`],
     /// [`Error::NonceExpired`] or [`Error::NonceUnknown`] when `consume_nonce` cannot be
-    /// consumed; [`Error::Conflict`] for an SVID serial issued before;
+    /// consumed; [`Error::Banned`] when its node is banned; [`Error::Conflict`] for an
+    /// SVID serial issued before;
     /// [`Error::AppendFailed`] when the shared transaction failed to commit;
     /// [`Error::Database`]. On error nothing of this item is written.
     pub async fn append(&self, item: Append) -> Result<AuditRecord> {
@@ -158,7 +166,12 @@ impl Store {
 }
 
 /// The appender: batch after batch until the queue is closed and drained.
-async fn run(pool: &AnyPool, backend: Backend, mut queue: mpsc::Receiver<Message>) {
+async fn run(
+    pool: &AnyPool,
+    backend: Backend,
+    remembered: &Remembered,
+    mut queue: mpsc::Receiver<Message>,
+) {
     while let Some(first) = queue.recv().await {
         let mut batch = Vec::new();
         let mut bytes = 0_usize;
@@ -179,6 +192,11 @@ async fn run(pool: &AnyPool, backend: Backend, mut queue: mpsc::Receiver<Message
             };
         }
         if !batch.is_empty() {
+            for (item, _) in &batch {
+                if let Some(nonce) = &item.consume_nonce {
+                    remembered.forget(nonce);
+                }
+            }
             write_and_reply(pool, backend, batch).await;
         }
     }
@@ -261,10 +279,12 @@ async fn append_in(
     tx: &mut Transaction<'static, Any>,
     items: &[&Append],
 ) -> Result<Vec<Result<AuditRecord>>> {
-    let mut nonce_refusals: BTreeMap<usize, Error> = BTreeMap::new();
+    // Items refused here (nothing of them is written), by position.
+    let mut refusals = banned(tx, items).await?;
     let mut by_nonce: Vec<(&[u8; 32], usize, UnixTime)> = items
         .iter()
         .enumerate()
+        .filter(|(i, _)| !refusals.contains_key(i))
         .filter_map(|(i, item)| {
             let nonce = item.consume_nonce.as_ref()?;
             Some((nonce, i, item.record.recorded_at))
@@ -282,10 +302,10 @@ async fn append_in(
         .await?;
         if done.rows_affected() != 1 {
             let refusal = why_unconsumed(&mut **tx, nonce, at).await?;
-            let _ = nonce_refusals.insert(i, refusal);
+            let _ = refusals.insert(i, refusal);
         }
     }
-    let live = |i: &usize| !nonce_refusals.contains_key(i);
+    let live = |i: &usize| !refusals.contains_key(i);
 
     let mut evidence: BTreeMap<String, &[u8]> = BTreeMap::new();
     let mut policies: BTreeMap<&str, &PolicyText> = BTreeMap::new();
@@ -325,7 +345,7 @@ async fn append_in(
     let mut prev_hash = read_hash(&head, "head_hash")?;
     let mut results = Vec::with_capacity(items.len());
     for ((i, item), digest) in items.iter().enumerate().zip(digests) {
-        if let Some(refusal) = nonce_refusals.remove(&i) {
+        if let Some(refusal) = refusals.remove(&i) {
             results.push(Err(refusal));
             continue;
         }
@@ -349,6 +369,71 @@ async fn append_in(
         .execute(&mut **tx)
         .await?;
     Ok(results)
+}
+
+/// The items that would issue an SVID to a banned node: [`Error::Banned`] for each, by
+/// position. Checked in the transaction that writes the SVID rows, so a ban committed
+/// before an attestation commits is never missed between a check and the issue.
+async fn banned(
+    tx: &mut Transaction<'static, Any>,
+    items: &[&Append],
+) -> Result<BTreeMap<usize, Error>> {
+    let nodes: Vec<(usize, &NodeUpsert)> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| Some((i, item.node.as_ref()?)))
+        .collect();
+    let mut refusals = BTreeMap::new();
+    if nodes.is_empty() {
+        return Ok(refusals);
+    }
+    let spiffe_ids: Vec<&str> = nodes.iter().map(|(_, n)| n.spiffe_id.as_str()).collect();
+    let hardware_ids: Vec<&str> = nodes
+        .iter()
+        .filter_map(|(_, n)| n.hardware_id.as_deref())
+        .collect();
+    let anonymous = tx.backend_name() == SQLITE_BACKEND_NAME;
+    let list = |first: usize, count: usize| -> String {
+        let params: Vec<String> = (first..first + count)
+            .map(|n| if anonymous { "?".to_owned() } else { format!("${n}") })
+            .collect();
+        // `IN ()` is not SQL; NULL matches nothing.
+        if params.is_empty() { "NULL".to_owned() } else { params.join(", ") }
+    };
+    let sql = format!(
+        "SELECT kind, value, reason, created_at FROM bans \
+         WHERE (kind = '{}' AND value IN ({})) OR (kind = '{}' AND value IN ({}))",
+        BanKind::SpiffeId.as_str(),
+        list(1, spiffe_ids.len()),
+        BanKind::HardwareId.as_str(),
+        list(1 + spiffe_ids.len(), hardware_ids.len()),
+    );
+    let mut query = sqlx::query(&sql);
+    for value in spiffe_ids.iter().chain(&hardware_ids) {
+        query = query.bind(*value);
+    }
+    let bans = query
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(ban_from_row)
+        .collect::<Result<Vec<Ban>>>()?;
+    if bans.is_empty() {
+        return Ok(refusals);
+    }
+    for (i, node) in nodes {
+        let on = |kind: BanKind, value: Option<&str>| {
+            bans.iter()
+                .find(|b| b.kind == kind && Some(b.value.as_str()) == value)
+        };
+        // A SPIFFE ID ban first, as `Store::find_ban`.
+        if let Some(ban) = on(BanKind::SpiffeId, Some(&node.spiffe_id))
+            .or_else(|| on(BanKind::HardwareId, node.hardware_id.as_deref()))
+        {
+            let _ = refusals.insert(i, Error::Banned(ban.clone()));
+        }
+    }
+    Ok(refusals)
 }
 
 /// The record `seq` after `prev_hash`, with its hash.

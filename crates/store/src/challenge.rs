@@ -1,5 +1,8 @@
 //! Challenges: single-use nonces, consumed atomically across replicas.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use plinth_core::UnixTime;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -26,6 +29,47 @@ pub struct Challenge {
     pub expires_at: UnixTime,
 }
 
+/// The most challenges a store handle remembers ([`Remembered`]).
+const MAX_REMEMBERED: usize = 16_384;
+
+/// The challenges this store handle issued that have not been answered yet, kept in memory
+/// so that answering one (usually to the replica that issued it) reads nothing. What is
+/// remembered never changes; whether the nonce is still unconsumed is decided, as for
+/// every other, by the conditional update in the append transaction. Bounded: beyond
+/// [`MAX_REMEMBERED`] a challenge is only in the database, and read from there.
+#[derive(Debug, Default)]
+pub(crate) struct Remembered(Mutex<HashMap<[u8; 32], Challenge>>);
+
+impl Remembered {
+    /// A poisoned lock only means another thread panicked mid-update of a map whose
+    /// entries are each complete: keep using it.
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Challenge>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn remember(&self, challenge: &Challenge) {
+        let mut map = self.map();
+        if map.len() < MAX_REMEMBERED {
+            let _ = map.insert(challenge.nonce, challenge.clone());
+        }
+    }
+
+    fn get(&self, nonce: &[u8; 32]) -> Option<Challenge> {
+        self.map().get(nonce).cloned()
+    }
+
+    /// Forgets `nonce`: it was consumed, or its answer was refused.
+    pub(crate) fn forget(&self, nonce: &[u8; 32]) {
+        let _ = self.map().remove(nonce);
+    }
+
+    fn forget_expired(&self, now: UnixTime) {
+        self.map().retain(|_, c| c.expires_at > now);
+    }
+}
+
 impl Store {
     /// Stores a new challenge.
     ///
@@ -48,6 +92,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(conflict_as("challenge"))?;
+        self.remembered.remember(challenge);
         Ok(())
     }
 
@@ -59,6 +104,7 @@ impl Store {
     /// [`Error::NonceExpired`].
     pub async fn consume_challenge(&self, nonce: &[u8; 32], now: UnixTime) -> Result<Challenge> {
         let now_ms = db_time(now)?;
+        self.remembered.forget(nonce);
         // One statement: the database decides which caller consumes it.
         let consumed = sqlx::query(
             "UPDATE challenges SET consumed_at = $2 \
@@ -78,11 +124,21 @@ impl Store {
     /// The challenge for `nonce` if it can still be consumed at `now`, without consuming
     /// it: the server reads it before verifying and consumes it with the audit record
     /// ([`crate::Append::consume_nonce`]), which decides between concurrent replays.
+    /// A challenge this handle issued is answered from memory: a replay arriving before
+    /// its original is committed passes here, as it would reading the row, and loses at
+    /// the append.
     ///
     /// # Errors
     /// [`Error::NonceUnknown`], [`Error::NonceConsumed`] (a replay) or
     /// [`Error::NonceExpired`].
     pub async fn pending_challenge(&self, nonce: &[u8; 32], now: UnixTime) -> Result<Challenge> {
+        if let Some(challenge) = self.remembered.get(nonce) {
+            if challenge.expires_at <= now {
+                self.remembered.forget(nonce);
+                return Err(Error::NonceExpired);
+            }
+            return Ok(challenge);
+        }
         let row = sqlx::query(
             "SELECT nonce, platform, hello, activation_commitment, created_at, expires_at, \
              consumed_at FROM challenges WHERE nonce = $1",
@@ -99,6 +155,7 @@ impl Store {
     /// # Errors
     /// [`Error::Database`].
     pub async fn purge_expired_challenges(&self, now: UnixTime) -> Result<u64> {
+        self.remembered.forget_expired(now);
         let done = sqlx::query("DELETE FROM challenges WHERE expires_at <= $1")
             .bind(db_time(now)?)
             .execute(&self.pool)

@@ -13,6 +13,10 @@ pub enum Error {
     /// The nonce expired before it was presented.
     #[error("nonce expired")]
     NonceExpired,
+    /// A ban on the node's SPIFFE ID or hardware ID existed when its attestation was to
+    /// be committed: nothing of it was written.
+    #[error("the node is banned: {}", .0.reason)]
+    Banned(crate::Ban),
     /// The row asked for does not exist.
     #[error("{what} not found: {key}")]
     NotFound {

@@ -97,6 +97,7 @@ mod svid;
 
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use plinth_core::UnixTime;
@@ -156,6 +157,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     appender: append::Appender,
+    remembered: Arc<challenge::Remembered>,
 }
 
 impl Store {
@@ -198,11 +200,13 @@ impl Store {
         .bind(audit::GENESIS_HASH.to_vec())
         .execute(&pool)
         .await?;
-        let appender = append::Appender::start(pool.clone(), backend);
+        let remembered = Arc::new(challenge::Remembered::default());
+        let appender = append::Appender::start(pool.clone(), backend, Arc::clone(&remembered));
         Ok(Self {
             pool,
             backend,
             appender,
+            remembered,
         })
     }
 

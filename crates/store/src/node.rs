@@ -219,7 +219,7 @@ fn node_from_row(row: &AnyRow) -> Result<Node> {
     })
 }
 
-fn ban_from_row(row: &AnyRow) -> Result<Ban> {
+pub(crate) fn ban_from_row(row: &AnyRow) -> Result<Ban> {
     let kind: String = row.try_get("kind")?;
     Ok(Ban {
         kind: BanKind::parse(&kind)?,

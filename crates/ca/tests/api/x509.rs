@@ -241,3 +241,42 @@ fn ttl_is_configurable_and_bounded_by_the_ca() {
     assert_eq!(svid.not_after(), ca_not_after);
     check(&ca.store, &svid, &w, 0);
 }
+
+/// Fills every buffer with one fixed pattern (the serial is the only random input of a
+/// mint).
+struct FixedRandom(Vec<u8>);
+
+impl plinth_core::SecureRandom for FixedRandom {
+    fn fill(&self, dest: &mut [u8]) -> Result<(), plinth_core::RandomError> {
+        for (b, p) in dest.iter_mut().zip(self.0.iter().cycle()) {
+            *b = *p;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn serial_is_the_leafs_serial_value() {
+    let ca = software_ca("example.org", |_| {});
+    let w = workload(Curve::P256);
+    let id = SpiffeId::parse("spiffe://example.org/workload/a").unwrap();
+    // A sign byte in the DER (high bit set), leading zero bytes dropped by DER, and
+    // neither.
+    for (pattern, value, len) in [
+        (vec![0xff, 0x01], vec![0xff, 0x01], 16),
+        (vec![0x00, 0x00, 0x07, 0x80], vec![0x07, 0x80, 0x00, 0x00, 0x07], 14),
+        (vec![0x12, 0x34], vec![0x12, 0x34], 16),
+    ] {
+        let svid = ca
+            .store
+            .ca()
+            .mint_x509_svid(&id, &w.bound, None, now(), &FixedRandom(pattern))
+            .unwrap();
+        let leaf = Certificate::from_der(svid.leaf_der()).unwrap();
+        let in_der = leaf.serial();
+        let start = in_der.iter().position(|&b| b != 0).unwrap();
+        assert_eq!(svid.serial(), &in_der[start..]);
+        assert!(svid.serial().starts_with(&value));
+        assert_eq!(svid.serial().len(), len);
+    }
+}
