@@ -396,19 +396,23 @@ fn manufacture(dir: &Path, setup_conf: &Path) -> Result<(), HarnessError> {
     run(command, "swtpm_setup", &args).map(drop)
 }
 
+/// Where [`free_port_pair`] looks: below Linux's default ephemeral range (32768–60999),
+/// so that the thousands of client sockets a load run leaves in TIME_WAIT, which hold
+/// ephemeral ports for a minute, never occupy the pair.
+const PORT_PAIR_RANGE: std::ops::Range<u16> = 20_000..32_000;
+
 /// Picks a port `n` such that `n` and `n + 1` are both free right now.
 fn free_port_pair() -> Result<u16, HarnessError> {
+    use plinth_core::SecureRandom as _;
     for _ in 0..PORT_ATTEMPTS {
-        let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(HarnessError::io("probing for a free port"))?;
-        let port = first
-            .local_addr()
-            .map_err(HarnessError::io("reading the probed port"))?
-            .port();
-        let Some(next) = port.checked_add(1) else {
-            continue;
-        };
-        if TcpListener::bind((Ipv4Addr::LOCALHOST, next)).is_ok() {
+        let mut bytes = [0_u8; 2];
+        plinth_crypto::SystemRandom
+            .fill(&mut bytes)
+            .map_err(|e| HarnessError::Start(format!("choosing a port: {e}")))?;
+        let span = PORT_PAIR_RANGE.end - PORT_PAIR_RANGE.start;
+        let port = PORT_PAIR_RANGE.start + u16::from_be_bytes(bytes) % span;
+        let free = |port: u16| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok();
+        if free(port) && port.checked_add(1).is_some_and(free) {
             return Ok(port);
         }
     }
