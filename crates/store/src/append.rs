@@ -9,7 +9,7 @@
 //! ```text
 //!  append(item) ─► queue ─► appender: BEGIN
 //!                               bans on the items' nodes       (one query)
-//!                               consume each item's nonce      (sorted: a fixed lock order)
+//!                               consume the items' nonces      (one statement, nonce order)
 //!                               evidence and policy blobs      (sorted, deduplicated)
 //!                               lock the chain head
 //!                               records, SVID rows, node rows, in queue order
@@ -29,7 +29,7 @@
 //! - a failed BEGIN or COMMIT fails every item of the batch ([`Error::AppendFailed`]):
 //!   nothing of it was written, so no caller may hand out an SVID.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use plinth_core::UnixTime;
@@ -281,27 +281,32 @@ async fn append_in(
 ) -> Result<Vec<Result<AuditRecord>>> {
     // Items refused here (nothing of them is written), by position.
     let mut refusals = banned(tx, items).await?;
-    let mut by_nonce: Vec<(&[u8; 32], usize, UnixTime)> = items
+    let mut by_nonce: Vec<(&[u8; 32], usize)> = items
         .iter()
         .enumerate()
         .filter(|(i, _)| !refusals.contains_key(i))
-        .filter_map(|(i, item)| {
-            let nonce = item.consume_nonce.as_ref()?;
-            Some((nonce, i, item.record.recorded_at))
-        })
+        .filter_map(|(i, item)| Some((item.consume_nonce.as_ref()?, i)))
         .collect();
     by_nonce.sort_unstable();
-    for (nonce, i, at) in by_nonce {
-        let done = sqlx::query(
-            "UPDATE challenges SET consumed_at = $2 \
-             WHERE nonce = $1 AND consumed_at IS NULL AND expires_at > $2",
-        )
-        .bind(nonce.to_vec())
-        .bind(db_time(at)?)
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            let refusal = why_unconsumed(&mut **tx, nonce, at).await?;
+    if !by_nonce.is_empty() {
+        // Consumed as of the batch's latest record: an item whose nonce expired between
+        // its own appraisal and that moment is refused (fail closed).
+        let at = items
+            .iter()
+            .map(|item| item.record.recorded_at)
+            .fold(UnixTime::from_millis(0), UnixTime::max);
+        let consumed = consume_nonces(tx, &by_nonce, at).await?;
+        let mut claimed = BTreeSet::new();
+        for (nonce, i) in by_nonce {
+            // A nonce twice in one batch: the first item (in queue order) consumed it.
+            if consumed.contains(nonce) && claimed.insert(*nonce) {
+                continue;
+            }
+            let refusal = if consumed.contains(nonce) {
+                Error::NonceConsumed
+            } else {
+                why_unconsumed(&mut **tx, nonce, at).await?
+            };
             let _ = refusals.insert(i, refusal);
         }
     }
@@ -371,6 +376,54 @@ async fn append_in(
     Ok(results)
 }
 
+/// Consumes every nonce of `by_nonce` (sorted) that is unconsumed and unexpired at `at`,
+/// in one conditional statement; returns those it consumed. PostgreSQL locks the rows in
+/// nonce order (its index scan sorts an `IN` list), the fixed order that keeps two
+/// replicas' batches from deadlocking.
+async fn consume_nonces(
+    tx: &mut Transaction<'static, Any>,
+    by_nonce: &[(&[u8; 32], usize)],
+    at: UnixTime,
+) -> Result<BTreeSet<[u8; 32]>> {
+    let anonymous = tx.backend_name() == SQLITE_BACKEND_NAME;
+    let sql = format!(
+        "UPDATE challenges SET consumed_at = {} \
+         WHERE nonce IN ({}) AND consumed_at IS NULL AND expires_at > {} RETURNING nonce",
+        if anonymous { "?" } else { "$1" },
+        placeholders(anonymous, 2, by_nonce.len()),
+        if anonymous { "?" } else { "$1" },
+    );
+    let at = db_time(at)?;
+    let mut query = sqlx::query(&sql).bind(at);
+    for (nonce, _) in by_nonce {
+        query = query.bind(nonce.to_vec());
+    }
+    if anonymous {
+        query = query.bind(at);
+    }
+    query
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| read_hash(row, "nonce"))
+        .collect()
+}
+
+/// `count` bound parameters from the `first`th, comma-separated: `?` on SQLite (bound in
+/// order; see [`insert_rows`]), `$n` on PostgreSQL.
+fn placeholders(anonymous: bool, first: usize, count: usize) -> String {
+    let params: Vec<String> = (first..first.saturating_add(count))
+        .map(|n| {
+            if anonymous {
+                "?".to_owned()
+            } else {
+                format!("${n}")
+            }
+        })
+        .collect();
+    params.join(", ")
+}
+
 /// The items that would issue an SVID to a banned node: [`Error::Banned`] for each, by
 /// position. Checked in the transaction that writes the SVID rows, so a ban committed
 /// before an attestation commits is never missed between a check and the issue.
@@ -393,12 +446,13 @@ async fn banned(
         .filter_map(|(_, n)| n.hardware_id.as_deref())
         .collect();
     let anonymous = tx.backend_name() == SQLITE_BACKEND_NAME;
-    let list = |first: usize, count: usize| -> String {
-        let params: Vec<String> = (first..first + count)
-            .map(|n| if anonymous { "?".to_owned() } else { format!("${n}") })
-            .collect();
-        // `IN ()` is not SQL; NULL matches nothing.
-        if params.is_empty() { "NULL".to_owned() } else { params.join(", ") }
+    // `IN ()` is not SQL; NULL matches nothing.
+    let list = |first: usize, count: usize| {
+        if count == 0 {
+            "NULL".to_owned()
+        } else {
+            placeholders(anonymous, first, count)
+        }
     };
     let sql = format!(
         "SELECT kind, value, reason, created_at FROM bans \
@@ -587,18 +641,7 @@ async fn insert_rows(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let width = chunk.first().map_or(0, Vec::len);
         let tuples: Vec<String> = (0..chunk.len())
-            .map(|row| {
-                let params: Vec<String> = (1..=width)
-                    .map(|column| {
-                        if anonymous {
-                            "?".to_owned()
-                        } else {
-                            format!("${}", row * width + column)
-                        }
-                    })
-                    .collect();
-                format!("({})", params.join(", "))
-            })
+            .map(|row| format!("({})", placeholders(anonymous, row * width + 1, width)))
             .collect();
         let sql = format!("{head} VALUES {} {tail}", tuples.join(", "));
         let mut query = sqlx::query(&sql);

@@ -1143,3 +1143,112 @@ async fn close_writes_queued_appends_then_refuses_more() {
         Err(Error::Database(_))
     ));
 }
+
+#[tokio::test]
+async fn another_handle_reads_the_challenge_from_the_database() {
+    let (dir, issuer) = open().await;
+    let other = Store::open_sqlite(dir.path()).await.unwrap();
+    let issued = challenge(1, t(60_000));
+    issuer.insert_challenge(&issued).await.unwrap();
+    // The issuing handle remembers it; the other reads the row: the same challenge.
+    assert_eq!(
+        issuer.pending_challenge(&[1; 32], t(10)).await.unwrap(),
+        issued
+    );
+    assert_eq!(
+        other.pending_challenge(&[1; 32], t(10)).await.unwrap(),
+        issued
+    );
+    // Consumed through the other handle: the issuer still remembers it, and its append
+    // is refused by the database, after which it forgets it.
+    let _record = other
+        .append(append_of("spiffe://example.org/a", t(20), "aa", Some(1)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        issuer
+            .append(append_of("spiffe://example.org/a", t(30), "bb", Some(1)))
+            .await,
+        Err(Error::NonceConsumed)
+    ));
+    for store in [&issuer, &other] {
+        assert!(matches!(
+            store.pending_challenge(&[1; 32], t(40)).await,
+            Err(Error::NonceConsumed)
+        ));
+    }
+    assert_eq!(issuer.head().await.unwrap().seq, 1);
+}
+
+#[tokio::test]
+async fn rejects_remembered_challenge_once_expired_with_nonce_expired() {
+    let (_dir, store) = open().await;
+    store
+        .insert_challenge(&challenge(1, t(60_000)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.pending_challenge(&[1; 32], t(60_000)).await,
+        Err(Error::NonceExpired)
+    ));
+    // The purge forgets the expired ones it deletes.
+    store
+        .insert_challenge(&challenge(2, t(70_000)))
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired_challenges(t(70_000)).await.unwrap(), 2);
+    assert!(matches!(
+        store.pending_challenge(&[2; 32], t(10)).await,
+        Err(Error::NonceUnknown)
+    ));
+}
+
+#[tokio::test]
+async fn rejects_append_for_a_banned_node_with_banned_and_writes_nothing() {
+    let (_dir, store) = open().await;
+    for nonce in 1..=3 {
+        store
+            .insert_challenge(&challenge(nonce, t(60_000)))
+            .await
+            .unwrap();
+    }
+    store
+        .ban(BanKind::SpiffeId, "spiffe://example.org/a", "stolen", t(1))
+        .await
+        .unwrap();
+    // append_of's hardware ID is "ek:<SPIFFE ID>".
+    store
+        .ban(
+            BanKind::HardwareId,
+            "ek:spiffe://example.org/b",
+            "decommissioned",
+            t(1),
+        )
+        .await
+        .unwrap();
+    let (by_id, by_hardware, fine) = tokio::join!(
+        store.append(append_of("spiffe://example.org/a", t(10), "a1", Some(1))),
+        store.append(append_of("spiffe://example.org/b", t(10), "b1", Some(2))),
+        store.append(append_of("spiffe://example.org/c", t(10), "c1", Some(3))),
+    );
+    assert!(matches!(by_id, Err(Error::Banned(ban)) if ban.reason == "stolen"));
+    assert!(matches!(by_hardware, Err(Error::Banned(ban)) if ban.reason == "decommissioned"));
+    assert_eq!(fine.unwrap().seq, 1);
+    for refused in ["a1", "b1"] {
+        assert!(matches!(
+            store.get_svid(refused).await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+    // Their nonces stay unconsumed, for the refusals' own records.
+    let mut refusal = append_of("spiffe://example.org/a", t(20), "unused", Some(1));
+    refusal.svid = None;
+    refusal.node = None;
+    refusal.record.svid_serial = None;
+    assert_eq!(store.append(refusal).await.unwrap().seq, 2);
+    assert!(store.pending_challenge(&[2; 32], t(20)).await.is_ok());
+    assert!(matches!(
+        store.get_node("spiffe://example.org/a").await,
+        Err(Error::NotFound { .. })
+    ));
+}
