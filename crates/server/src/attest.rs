@@ -217,8 +217,7 @@ async fn attest(
         Ok(_slot) => {
             let app = Arc::clone(app);
             let evidence = evidence.clone();
-            tokio::task::spawn_blocking(move || app.verifier.verify(&pending, &evidence, now))
-                .await
+            tokio::task::spawn_blocking(move || app.verifier.verify(&pending, &evidence, now)).await
         }
         Err(closed) => {
             outcome.result = Err(Error::Internal(closed.to_string()));

@@ -166,7 +166,11 @@ pub(crate) async fn record(
     // Each refusal below removes what caused it (the SVID, the nonce), so this loops at
     // most three times.
     let appended = loop {
-        match app.store.append(append_of(app, evidence, outcome, now)).await {
+        match app
+            .store
+            .append(append_of(app, evidence, outcome, now))
+            .await
+        {
             Err(plinth_store::Error::Banned(ban)) if outcome.result.is_ok() => {
                 outcome.result = Err(Error::Banned { reason: ban.reason });
             }

@@ -42,8 +42,8 @@ use crate::challenge::{Remembered, why_unconsumed};
 use crate::log::{NewAuditRecord, NewIssuedSvid, NodeUpsert, RECORD_COLUMNS};
 use crate::node::ban_from_row;
 use crate::{
-    Backend, Ban, BanKind, Error, MAX_EVIDENCE_LEN, PolicyText, Result, Store, check_len, conflict_as, db_time,
-    read_hash, sha256_hex,
+    Backend, Ban, BanKind, Error, MAX_EVIDENCE_LEN, PolicyText, Result, Store, check_len,
+    conflict_as, db_time, read_hash, sha256_hex,
 };
 
 /// The most attestations one transaction writes.

@@ -31,42 +31,60 @@ pub struct Challenge {
 
 /// The most challenges a store handle remembers ([`Remembered`]).
 const MAX_REMEMBERED: usize = 16_384;
+/// The most Hello bytes it holds for them (a TPM Hello is about 2 KiB).
+const MAX_REMEMBERED_BYTES: usize = 32 << 20;
 
 /// The challenges this store handle issued that have not been answered yet, kept in memory
 /// so that answering one (usually to the replica that issued it) reads nothing. What is
 /// remembered never changes; whether the nonce is still unconsumed is decided, as for
-/// every other, by the conditional update in the append transaction. Bounded: beyond
-/// [`MAX_REMEMBERED`] a challenge is only in the database, and read from there.
+/// every other, by the conditional update in the append transaction. Bounded (in count
+/// and in bytes): beyond that a challenge is only in the database, and read from there.
 #[derive(Debug, Default)]
-pub(crate) struct Remembered(Mutex<HashMap<[u8; 32], Challenge>>);
+pub(crate) struct Remembered(Mutex<Memory>);
+
+#[derive(Debug, Default)]
+struct Memory {
+    challenges: HashMap<[u8; 32], Challenge>,
+    /// The sum of their Hello lengths.
+    bytes: usize,
+}
 
 impl Remembered {
-    /// A poisoned lock only means another thread panicked mid-update of a map whose
-    /// entries are each complete: keep using it.
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Challenge>> {
+    /// A poisoned lock only means another thread panicked mid-update; every entry is
+    /// whole and `bytes` is at worst stale until the next purge recounts it.
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn remember(&self, challenge: &Challenge) {
-        let mut map = self.map();
-        if map.len() < MAX_REMEMBERED {
-            let _ = map.insert(challenge.nonce, challenge.clone());
+        let mut memory = self.memory();
+        let bytes = memory.bytes.saturating_add(challenge.hello.len());
+        if memory.challenges.len() < MAX_REMEMBERED && bytes <= MAX_REMEMBERED_BYTES {
+            memory.bytes = bytes;
+            if let Some(replaced) = memory.challenges.insert(challenge.nonce, challenge.clone()) {
+                memory.bytes = memory.bytes.saturating_sub(replaced.hello.len());
+            }
         }
     }
 
     fn get(&self, nonce: &[u8; 32]) -> Option<Challenge> {
-        self.map().get(nonce).cloned()
+        self.memory().challenges.get(nonce).cloned()
     }
 
     /// Forgets `nonce`: it was consumed, or its answer was refused.
     pub(crate) fn forget(&self, nonce: &[u8; 32]) {
-        let _ = self.map().remove(nonce);
+        let mut memory = self.memory();
+        if let Some(gone) = memory.challenges.remove(nonce) {
+            memory.bytes = memory.bytes.saturating_sub(gone.hello.len());
+        }
     }
 
     fn forget_expired(&self, now: UnixTime) {
-        self.map().retain(|_, c| c.expires_at > now);
+        let mut memory = self.memory();
+        memory.challenges.retain(|_, c| c.expires_at > now);
+        memory.bytes = memory.challenges.values().map(|c| c.hello.len()).sum();
     }
 }
 

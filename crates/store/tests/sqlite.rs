@@ -1146,38 +1146,42 @@ async fn close_writes_queued_appends_then_refuses_more() {
 
 #[tokio::test]
 async fn another_handle_reads_the_challenge_from_the_database() {
-    let (dir, issuer) = open().await;
+    let (dir, first) = open().await;
     let other = Store::open_sqlite(dir.path()).await.unwrap();
     let issued = challenge(1, t(60_000));
-    issuer.insert_challenge(&issued).await.unwrap();
-    // The issuing handle remembers it; the other reads the row: the same challenge.
+    first.insert_challenge(&issued).await.unwrap();
+    // The issuing (first) handle remembers it; the other reads the row: the same challenge.
     assert_eq!(
-        issuer.pending_challenge(&[1; 32], t(10)).await.unwrap(),
+        first.pending_challenge(&[1; 32], t(10)).await.unwrap(),
         issued
     );
     assert_eq!(
         other.pending_challenge(&[1; 32], t(10)).await.unwrap(),
         issued
     );
-    // Consumed through the other handle: the issuer still remembers it, and its append
+    // Consumed through the other handle: the first still remembers it, and its append
     // is refused by the database, after which it forgets it.
     let _record = other
         .append(append_of("spiffe://example.org/a", t(20), "aa", Some(1)))
         .await
         .unwrap();
+    assert_eq!(
+        first.pending_challenge(&[1; 32], t(25)).await.unwrap(),
+        issued
+    );
     assert!(matches!(
-        issuer
+        first
             .append(append_of("spiffe://example.org/a", t(30), "bb", Some(1)))
             .await,
         Err(Error::NonceConsumed)
     ));
-    for store in [&issuer, &other] {
+    for store in [&first, &other] {
         assert!(matches!(
             store.pending_challenge(&[1; 32], t(40)).await,
             Err(Error::NonceConsumed)
         ));
     }
-    assert_eq!(issuer.head().await.unwrap().seq, 1);
+    assert_eq!(first.head().await.unwrap().seq, 1);
 }
 
 #[tokio::test]
@@ -1250,5 +1254,33 @@ async fn rejects_append_for_a_banned_node_with_banned_and_writes_nothing() {
     assert!(matches!(
         store.get_node("spiffe://example.org/a").await,
         Err(Error::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn remembers_challenges_only_within_its_byte_budget() {
+    let (dir, store) = open().await;
+    // 128 Hellos of 256 KiB fill the 32 MiB budget; the 129th is only in the database.
+    for nonce in 1..=129 {
+        let mut big = challenge(nonce, t(60_000));
+        big.hello = vec![nonce; plinth_store::MAX_HELLO_LEN];
+        store.insert_challenge(&big).await.unwrap();
+    }
+    let _ = raw(&dir)
+        .await
+        .execute("DELETE FROM challenges")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .pending_challenge(&[128; 32], t(10))
+            .await
+            .unwrap()
+            .hello,
+        vec![128; plinth_store::MAX_HELLO_LEN]
+    );
+    assert!(matches!(
+        store.pending_challenge(&[129; 32], t(10)).await,
+        Err(Error::NonceUnknown)
     ));
 }
