@@ -378,8 +378,9 @@ async fn append_in(
 
 /// Consumes every nonce of `by_nonce` (sorted) that is unconsumed and unexpired at `at`,
 /// in one conditional statement; returns those it consumed. PostgreSQL locks the rows in
-/// nonce order (its index scan sorts an `IN` list), the fixed order that keeps two
-/// replicas' batches from deadlocking.
+/// the order it scans them (an index scan sorts the `IN` list: nonce order, as before).
+/// Should two replicas' batches still deadlock (only replays racing across replicas share
+/// nonces), PostgreSQL aborts one, and its items are retried one by one.
 async fn consume_nonces(
     tx: &mut Transaction<'static, Any>,
     by_nonce: &[(&[u8; 32], usize)],
