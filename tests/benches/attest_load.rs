@@ -77,18 +77,29 @@ impl Floor {
     }
 }
 
-/// Mean time per call of `f`, run for about `budget` (at least 10 calls).
+/// Samples the floor takes of each operation; their median is its time.
+const FLOOR_SAMPLES: u32 = 5;
+
+/// Time per call of `f`: the median of [`FLOOR_SAMPLES`] means, each over about
+/// `budget / FLOOR_SAMPLES` (at least 10 calls), so that a burst of load from elsewhere
+/// on this shared machine moves one sample, not the figure.
 fn time_per_call(budget: Duration, mut f: impl FnMut()) -> Duration {
     for _ in 0..10 {
         f();
     }
-    let start = Instant::now();
-    let mut calls: u32 = 0;
-    while start.elapsed() < budget || calls < 10 {
-        f();
-        calls += 1;
-    }
-    start.elapsed() / calls
+    let mut samples: Vec<Duration> = (0..FLOOR_SAMPLES)
+        .map(|_| {
+            let start = Instant::now();
+            let mut calls: u32 = 0;
+            while start.elapsed() < budget / FLOOR_SAMPLES || calls < 10 {
+                f();
+                calls += 1;
+            }
+            start.elapsed() / calls
+        })
+        .collect();
+    samples.sort();
+    samples[samples.len() / 2]
 }
 
 /// A TPMT_SIGNATURE with ECDSA (TPM 2.0 Part 2, §11.3.4): sigAlg, hash, TPM2B r, TPM2B s,
