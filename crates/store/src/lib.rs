@@ -36,16 +36,17 @@
 //! read-then-write would let two replicas both see "unconsumed".
 //!
 //! The server reads the challenge first ([`Store::pending_challenge`]: it holds what
-//! verification needs) and consumes it in the transaction that writes the attestation's
-//! audit record ([`Append::consume_nonce`]): if that update loses, nothing of the
-//! attestation is written and no SVID goes out. [`Store::consume_challenge`] consumes
-//! on its own.
+//! verification needs; the handle that issued it answers from memory) and consumes it in
+//! the transaction that writes the attestation's audit record
+//! ([`Append::consume_nonce`]): if that update loses, nothing of the attestation is
+//! written and no SVID goes out. [`Store::consume_challenge`] consumes on its own.
 //!
 //! # One attestation, one transaction (shared)
 //!
 //! [`Store::append`] writes the audit record, its evidence and policy text, the issued
-//! SVID row and the node row, and consumes the nonce, in one transaction, which commits
-//! before the server returns the SVID. A crash (even `kill -9`) at any point leaves
+//! SVID row and the node row, and consumes the nonce, in one transaction (which first
+//! refuses an SVID for a banned node: [`Error::Banned`]), which commits before the
+//! server returns the SVID. A crash (even `kill -9`) at any point leaves
 //! either all of it or none: never an SVID without the audit record that justified it,
 //! never a gap in the chain. Attestations arriving together share that transaction
 //! (group commit, one fsync): see the `append` module.
