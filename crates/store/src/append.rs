@@ -40,10 +40,10 @@ use crate::audit::{AuditRecord, GENESIS_HASH};
 use crate::blob::insert_policy;
 use crate::challenge::{Remembered, why_unconsumed};
 use crate::log::{NewAuditRecord, NewIssuedSvid, NodeUpsert, RECORD_COLUMNS};
-use crate::node::ban_from_row;
+use crate::node::{ban_of, bans_on};
 use crate::{
-    Backend, Ban, BanKind, Error, MAX_EVIDENCE_LEN, PolicyText, Result, Store, check_len,
-    conflict_as, db_time, read_hash, sha256_hex,
+    Backend, Error, MAX_EVIDENCE_LEN, PolicyText, Result, Store, check_len, conflict_as, db_time,
+    placeholders, read_hash, sha256_hex,
 };
 
 /// The most attestations one transaction writes.
@@ -410,21 +410,6 @@ async fn consume_nonces(
         .collect()
 }
 
-/// `count` bound parameters from the `first`th, comma-separated: `?` on SQLite (bound in
-/// order; see [`insert_rows`]), `$n` on PostgreSQL.
-fn placeholders(anonymous: bool, first: usize, count: usize) -> String {
-    let params: Vec<String> = (first..first.saturating_add(count))
-        .map(|n| {
-            if anonymous {
-                "?".to_owned()
-            } else {
-                format!("${n}")
-            }
-        })
-        .collect();
-    params.join(", ")
-}
-
 /// The items that would issue an SVID to a banned node: [`Error::Banned`] for each, by
 /// position. Checked in the transaction that writes the SVID rows, so a ban committed
 /// before an attestation commits is never missed between a check and the issue.
@@ -447,44 +432,9 @@ async fn banned(
         .filter_map(|(_, n)| n.hardware_id.as_deref())
         .collect();
     let anonymous = tx.backend_name() == SQLITE_BACKEND_NAME;
-    // `IN ()` is not SQL; NULL matches nothing.
-    let list = |first: usize, count: usize| {
-        if count == 0 {
-            "NULL".to_owned()
-        } else {
-            placeholders(anonymous, first, count)
-        }
-    };
-    let sql = format!(
-        "SELECT kind, value, reason, created_at FROM bans \
-         WHERE (kind = '{}' AND value IN ({})) OR (kind = '{}' AND value IN ({}))",
-        BanKind::SpiffeId.as_str(),
-        list(1, spiffe_ids.len()),
-        BanKind::HardwareId.as_str(),
-        list(1 + spiffe_ids.len(), hardware_ids.len()),
-    );
-    let mut query = sqlx::query(&sql);
-    for value in spiffe_ids.iter().chain(&hardware_ids) {
-        query = query.bind(*value);
-    }
-    let bans = query
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(ban_from_row)
-        .collect::<Result<Vec<Ban>>>()?;
-    if bans.is_empty() {
-        return Ok(refusals);
-    }
+    let bans = bans_on(&mut **tx, anonymous, &spiffe_ids, &hardware_ids).await?;
     for (i, node) in nodes {
-        let on = |kind: BanKind, value: Option<&str>| {
-            bans.iter()
-                .find(|b| b.kind == kind && Some(b.value.as_str()) == value)
-        };
-        // A SPIFFE ID ban first, as `Store::find_ban`.
-        if let Some(ban) = on(BanKind::SpiffeId, Some(&node.spiffe_id))
-            .or_else(|| on(BanKind::HardwareId, node.hardware_id.as_deref()))
-        {
+        if let Some(ban) = ban_of(&bans, Some(&node.spiffe_id), node.hardware_id.as_deref()) {
             let _ = refusals.insert(i, Error::Banned(ban.clone()));
         }
     }

@@ -349,6 +349,22 @@ fn check_len(what: &'static str, len: usize, max: usize) -> Result<()> {
     }
 }
 
+/// `count` bound parameters from the `first`th, comma-separated: `?` on SQLite (bound in
+/// order; a numbered one is looked up by a linear scan for every value bound), `$n` on
+/// PostgreSQL (which takes only those).
+pub(crate) fn placeholders(anonymous: bool, first: usize, count: usize) -> String {
+    let params: Vec<String> = (first..first.saturating_add(count))
+        .map(|n| {
+            if anonymous {
+                "?".to_owned()
+            } else {
+                format!("${n}")
+            }
+        })
+        .collect();
+    params.join(", ")
+}
+
 /// Lower-case hex SHA-256.
 fn sha256_hex(bytes: &[u8]) -> String {
     plinth_crypto::digest(plinth_core::HashAlg::Sha256, bytes).to_hex()

@@ -4,7 +4,7 @@ use plinth_core::UnixTime;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use crate::{Error, Result, Store, conflict_as, db_time, read_time};
+use crate::{Error, Result, Store, conflict_as, db_time, placeholders, read_time};
 
 /// The last attestation of a node (written with its audit record).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,24 +185,68 @@ impl Store {
         spiffe_id: Option<&str>,
         hardware_id: Option<&str>,
     ) -> Result<Option<Ban>> {
-        if spiffe_id.is_none() && hardware_id.is_none() {
+        let spiffe_ids: Vec<&str> = spiffe_id.into_iter().collect();
+        let hardware_ids: Vec<&str> = hardware_id.into_iter().collect();
+        if spiffe_ids.is_empty() && hardware_ids.is_empty() {
             return Ok(None);
         }
-        // One query for both (a NULL value matches no row): one round trip per
-        // attestation instead of two.
-        let row = sqlx::query(
-            "SELECT kind, value, reason, created_at FROM bans \
-             WHERE (kind = $1 AND value = $2) OR (kind = $3 AND value = $4) \
-             ORDER BY CASE kind WHEN $1 THEN 0 ELSE 1 END LIMIT 1",
-        )
-        .bind(BanKind::SpiffeId.as_str())
-        .bind(spiffe_id)
-        .bind(BanKind::HardwareId.as_str())
-        .bind(hardware_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(ban_from_row).transpose()
+        let anonymous = self.backend == crate::Backend::Sqlite;
+        let bans = bans_on(&self.pool, anonymous, &spiffe_ids, &hardware_ids).await?;
+        Ok(ban_of(&bans, spiffe_id, hardware_id).cloned())
     }
+}
+
+/// Every ban on one of `spiffe_ids` or `hardware_ids`, in one query, on any executor
+/// (pool or transaction); `anonymous` for SQLite's `?` parameters.
+pub(crate) async fn bans_on<'e, E>(
+    executor: E,
+    anonymous: bool,
+    spiffe_ids: &[&str],
+    hardware_ids: &[&str],
+) -> Result<Vec<Ban>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    // `IN ()` is not SQL; NULL matches nothing.
+    let list = |first: usize, count: usize| {
+        if count == 0 {
+            "NULL".to_owned()
+        } else {
+            placeholders(anonymous, first, count)
+        }
+    };
+    let sql = format!(
+        "SELECT kind, value, reason, created_at FROM bans \
+         WHERE (kind = '{}' AND value IN ({})) OR (kind = '{}' AND value IN ({}))",
+        BanKind::SpiffeId.as_str(),
+        list(1, spiffe_ids.len()),
+        BanKind::HardwareId.as_str(),
+        list(spiffe_ids.len().saturating_add(1), hardware_ids.len()),
+    );
+    let mut query = sqlx::query(&sql);
+    for value in spiffe_ids.iter().chain(hardware_ids) {
+        query = query.bind(*value);
+    }
+    query
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(ban_from_row)
+        .collect()
+}
+
+/// The ban among `bans` that applies to a node with this SPIFFE ID and hardware ID: one
+/// on its SPIFFE ID first, then one on its hardware.
+pub(crate) fn ban_of<'b>(
+    bans: &'b [Ban],
+    spiffe_id: Option<&str>,
+    hardware_id: Option<&str>,
+) -> Option<&'b Ban> {
+    let on = |kind: BanKind, value: Option<&str>| {
+        bans.iter()
+            .find(|b| b.kind == kind && Some(b.value.as_str()) == value)
+    };
+    on(BanKind::SpiffeId, spiffe_id).or_else(|| on(BanKind::HardwareId, hardware_id))
 }
 
 fn node_from_row(row: &AnyRow) -> Result<Node> {
@@ -219,7 +263,7 @@ fn node_from_row(row: &AnyRow) -> Result<Node> {
     })
 }
 
-pub(crate) fn ban_from_row(row: &AnyRow) -> Result<Ban> {
+fn ban_from_row(row: &AnyRow) -> Result<Ban> {
     let kind: String = row.try_get("kind")?;
     Ok(Ban {
         kind: BanKind::parse(&kind)?,
