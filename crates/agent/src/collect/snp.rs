@@ -406,12 +406,15 @@ mod tests {
     /// REPORT_DATA's offset in the report (SEV-SNP ABI, Table "ATTESTATION_REPORT").
     const REPORT_DATA_OFFSET: usize = 0x50;
 
-    fn vector(rel: &str) -> Vec<u8> {
-        std::fs::read(format!(
+    fn vector_path(rel: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from(format!(
             "{}/../../testdata/sev-snp/{rel}",
             env!("CARGO_MANIFEST_DIR")
         ))
-        .unwrap()
+    }
+
+    fn vector(rel: &str) -> Vec<u8> {
+        std::fs::read(vector_path(rel)).unwrap()
     }
 
     /// A stand-in firmware: records each request and answers with a real report, either
@@ -599,15 +602,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn sends_the_configured_vek_only_when_the_host_has_no_table() {
-        let path = std::path::PathBuf::from(format!(
-            "{}/../../testdata/sev-snp/go-sev-guest/vcek.testcer",
-            env!("CARGO_MANIFEST_DIR")
-        ));
-        let vcek = read_vek_certificate(&path).unwrap();
-        let (c, _) = collector(true, Vec::new());
-        let mut c = c.with_vek_certificate(vcek.clone(), &path).unwrap();
+    /// The SNP evidence `c` sends without a key.
+    fn snp_evidence(c: &mut SnpCollector) -> SnpEvidence {
         let Some(evidence::Platform::Snp(snp)) = c
             .evidence_without_key(&challenge(&[3; 32]))
             .unwrap()
@@ -615,29 +611,28 @@ mod tests {
         else {
             panic!("not SNP evidence")
         };
+        snp
+    }
+
+    #[test]
+    fn sends_the_configured_vek_only_when_the_host_has_no_table() {
+        let path = vector_path("go-sev-guest/vcek.testcer");
+        let vcek = read_vek_certificate(&path).unwrap();
+        let (c, _) = collector(true, Vec::new());
+        let snp = snp_evidence(&mut c.with_vek_certificate(vcek.clone(), &path).unwrap());
         assert_eq!(snp.vek_certificate, vcek);
         assert!(snp.certificate_table.is_empty());
 
         let table = cert_table(&vcek);
         let (c, _) = collector(true, table.clone());
-        let mut c = c.with_vek_certificate(vcek, &path).unwrap();
-        let Some(evidence::Platform::Snp(snp)) = c
-            .evidence_without_key(&challenge(&[3; 32]))
-            .unwrap()
-            .platform
-        else {
-            panic!("not SNP evidence")
-        };
+        let snp = snp_evidence(&mut c.with_vek_certificate(vcek, &path).unwrap());
         assert!(snp.vek_certificate.is_empty(), "the host's table wins");
         assert_eq!(snp.certificate_table, table);
     }
 
     #[test]
     fn rejects_a_configured_vek_that_is_not_one_with_snp_vek_certificate() {
-        let path = std::path::PathBuf::from(format!(
-            "{}/../../testdata/nitro/anjuna/attestdoc/sample_prod_doc.bin",
-            env!("CARGO_MANIFEST_DIR")
-        ));
+        let path = vector_path("../nitro/anjuna/attestdoc/sample_prod_doc.bin");
         let not_a_certificate = read_vek_certificate(&path).unwrap();
         let (c, _) = collector(true, Vec::new());
         assert!(matches!(
