@@ -7,6 +7,7 @@ packages=(
     swtpm swtpm-tools tpm2-tools   # a real TPM 2.0 for the tests, and the tools that drive it
     libtss2-dev pkg-config         # tpm2-tss, for the agent's tss-esapi
     protobuf-compiler              # protoc, for the gRPC definitions
+    libprotobuf-dev                # protoc's well-known types (google/protobuf/struct.proto)
     hyperfine                      # benchmark comparisons against peer tools
     softhsm2                       # a PKCS#11 token for the CA-key-in-HSM tests (plinth-ca)
     openssl                        # the openssl binary: independent X.509-SVID verification in tests
