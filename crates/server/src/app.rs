@@ -70,10 +70,8 @@ pub(crate) struct App {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: SystemRandom,
     pub(crate) metrics: Metrics,
-    /// Verifications running at once: one per core. Each is CPU-bound work on the
-    /// blocking pool, which would otherwise start a thread for every waiting one (up to
-    /// hundreds under load), all contending for the same cores.
-    pub(crate) verify_slots: tokio::sync::Semaphore,
+    /// Runs evidence verification: one thread per core.
+    pub(crate) verify_pool: crate::verify_pool::VerifyPool,
     /// Policy texts by SHA-256 (hex), so the audit log stores exactly what was applied.
     pub(crate) policy_texts: HashMap<String, plinth_store::PolicyText>,
     /// Challenges recorded with real vectors, answerable once (tests only).

@@ -213,16 +213,12 @@ async fn attest(
         }
     };
     let verify_started = Instant::now();
-    let appraised = match app.verify_slots.acquire().await {
-        Ok(_slot) => {
-            let app = Arc::clone(app);
-            let evidence = evidence.clone();
-            tokio::task::spawn_blocking(move || app.verifier.verify(&pending, &evidence, now)).await
-        }
-        Err(closed) => {
-            outcome.result = Err(Error::Internal(closed.to_string()));
-            return outcome;
-        }
+    let appraised = {
+        let shared = Arc::clone(app);
+        let evidence = evidence.clone();
+        app.verify_pool
+            .run(move || shared.verifier.verify(&pending, &evidence, now))
+            .await
     };
     app.metrics
         .stage("verify_appraise", verify_started.elapsed());
@@ -232,8 +228,8 @@ async fn attest(
             outcome.result = Err(error.into());
             return outcome;
         }
-        Err(join) => {
-            outcome.result = Err(Error::Internal(join.to_string()));
+        Err(pool) => {
+            outcome.result = Err(Error::Internal(pool.to_string()));
             return outcome;
         }
     };

@@ -36,6 +36,7 @@ mod error;
 mod metrics;
 mod registry;
 mod tls;
+mod verify_pool;
 mod workload;
 
 use std::collections::HashMap;
@@ -128,9 +129,10 @@ pub async fn start_with_clock(
     let acceptor = tls::acceptor(ca.ca(), Arc::clone(&identity))?;
     let app = Arc::new(App {
         metrics: metrics::Metrics::new(),
-        verify_slots: tokio::sync::Semaphore::new(
+        verify_pool: verify_pool::VerifyPool::start(
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        ),
+        )
+        .map_err(|e| Error::Internal(format!("starting the verification threads: {e}")))?,
         config,
         verifier,
         bundle: app::PublishedBundle::of(&ca),
