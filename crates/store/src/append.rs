@@ -108,7 +108,7 @@ enum Message {
 pub(crate) struct Appender {
     queue: mpsc::Sender<Message>,
     /// Turns true when the task has written its last batch.
-    finished: watch::Receiver<bool>,
+    pub(crate) finished: watch::Receiver<bool>,
 }
 
 impl Appender {

@@ -88,6 +88,7 @@ pub mod audit;
 mod authority;
 mod blob;
 mod challenge;
+mod checkpoint;
 mod error;
 mod log;
 mod node;
@@ -203,6 +204,9 @@ impl Store {
         .await?;
         let remembered = Arc::new(challenge::Remembered::default());
         let appender = append::Appender::start(pool.clone(), backend, Arc::clone(&remembered));
+        if backend == Backend::Sqlite {
+            checkpoint::start(pool.clone(), appender.finished.clone());
+        }
         Ok(Self {
             pool,
             backend,
@@ -261,6 +265,8 @@ fn sqlite_session(
             .await?;
         let _ = conn.execute("PRAGMA foreign_keys = ON").await?;
         let _ = conn.execute("PRAGMA synchronous = FULL").await?;
+        // Checkpoints run in their own task (checkpoint.rs), not inside a commit.
+        let _ = conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
         Ok(())
     })
 }

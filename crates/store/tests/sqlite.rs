@@ -1284,3 +1284,34 @@ async fn remembers_challenges_only_within_its_byte_budget() {
         Err(Error::NonceUnknown)
     ));
 }
+
+/// Automatic checkpoints are off (they would run inside the audit writer's commit); the
+/// store's own checkpointer copies the WAL into the database file in the background.
+#[tokio::test]
+async fn background_checkpointer_copies_committed_writes_into_the_database_file() {
+    let (dir, store) = open().await;
+    // Until a checkpoint, committed pages live only in plinth.db-wal; 200 small records
+    // stay far below the 1,000 pages at which SQLite's own automatic checkpoint would run.
+    let file = dir.path().join("plinth.db");
+    let size = || std::fs::metadata(&file).unwrap().len();
+    let before = size();
+    for i in 0..200_u64 {
+        let _ = attest(
+            &store,
+            &format!("spiffe://t/n{}", i % 7),
+            t(i),
+            &format!("{i:08x}"),
+        )
+        .await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint reached {} ({before} bytes)",
+            file.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    store.close().await;
+}
