@@ -9,7 +9,9 @@
 //!  crypto floor: the signature checks and signatures one attestation cannot avoid, timed
 //!      on the same inputs: EK certificate ← issuer ← root (2 verifications), quote and
 //!      certify (AK, ECDSA P-256), the SVID and the EAR (2 ECDSA P-256 signatures)
-//!      floor attestations/s = cores / Σ(op time);  ratio = throughput / floor (goal ≥ 0.40)
+//!      floor attestations/s = cores / Σ(op time), and also measured with every core
+//!      running the operations at once; ratio = throughput / the higher of the two
+//!      (goal ≥ 0.40)
 //! ```
 //!
 //! Once with SQLite (the default datastore, `synchronous = FULL`) and once with PostgreSQL
@@ -69,6 +71,8 @@ struct Wave {
 /// The per-attestation crypto floor: each unavoidable operation's time on this machine.
 struct Floor {
     ops: Vec<(String, Duration)>,
+    /// Floor attestations/s with every core running them at once.
+    all_cores: f64,
 }
 
 impl Floor {
@@ -83,7 +87,7 @@ const FLOOR_SAMPLES: u32 = 5;
 /// Time per call of `f`: the median of [`FLOOR_SAMPLES`] means, each over about
 /// `budget / FLOOR_SAMPLES` (at least 10 calls), so that a burst of load from elsewhere
 /// on this shared machine moves one sample, not the figure.
-fn time_per_call(budget: Duration, mut f: impl FnMut()) -> Duration {
+fn time_per_call(budget: Duration, f: impl Fn()) -> Duration {
     for _ in 0..10 {
         f();
     }
@@ -153,37 +157,74 @@ fn measure_floor(
     };
 
     let scheme_name = |c: &Certificate| format!("{:?}", c.signature_scheme().unwrap());
-    let ops = vec![
+    let ops: Vec<(String, Box<dyn Fn() + Sync + '_>)> = vec![
         (
             format!("EK cert ← issuer ({})", scheme_name(&ek_cert)),
-            time_per_call(budget, || ek_cert.verify_signed_by(&issuer_key).unwrap()),
+            Box::new(|| ek_cert.verify_signed_by(&issuer_key).unwrap()),
         ),
         (
             format!("issuer ← root ({})", scheme_name(&issuer)),
-            time_per_call(budget, || issuer.verify_signed_by(&root_key).unwrap()),
+            Box::new(|| issuer.verify_signed_by(&root_key).unwrap()),
         ),
         (
             "quote signature (AK, ECDSA P-256)".to_owned(),
-            time_per_call(budget, || verify(&ak, p256, &tpm.quote, &quote_sig)),
+            Box::new(|| verify(&ak, p256, &tpm.quote, &quote_sig)),
         ),
         (
             "certify signature (AK, ECDSA P-256)".to_owned(),
-            time_per_call(budget, || verify(&ak, p256, &tpm.certify, &certify_sig)),
+            Box::new(|| verify(&ak, p256, &tpm.certify, &certify_sig)),
         ),
         (
             "SVID signature (CA, ECDSA P-256)".to_owned(),
-            time_per_call(budget, || {
+            Box::new(|| {
                 let _sig = std::hint::black_box(ca_key.sign_der(leaf.tbs_der()).unwrap());
             }),
         ),
         (
             "EAR signature (ES256)".to_owned(),
-            time_per_call(budget, || {
+            Box::new(|| {
                 let _sig = std::hint::black_box(jwt_key.sign(&jws_input).unwrap());
             }),
         ),
     ];
-    Floor { ops }
+    let one_round = || ops.iter().for_each(|(_, op)| op());
+    let all_cores = all_cores_rate(budget, &one_round);
+    Floor {
+        ops: ops
+            .iter()
+            .map(|(name, op)| (name.clone(), time_per_call(budget, op)))
+            .collect(),
+        all_cores,
+    }
+}
+
+/// Rounds per second of `round` run on every core at once: the median of
+/// [`FLOOR_SAMPLES`] samples, each about `budget / FLOOR_SAMPLES` long.
+fn all_cores_rate(budget: Duration, round: &(dyn Fn() + Sync)) -> f64 {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut samples: Vec<f64> = (0..FLOOR_SAMPLES)
+        .map(|_| {
+            let start = Instant::now();
+            let rounds: u32 = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..cores)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut rounds: u32 = 0;
+                            while start.elapsed() < budget / FLOOR_SAMPLES || rounds < 3 {
+                                round();
+                                rounds += 1;
+                            }
+                            rounds
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap()).sum()
+            });
+            f64::from(rounds) / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
 }
 
 /// Each node answers its share of `n` challenges in turn; the nodes work in parallel.
@@ -498,12 +539,18 @@ async fn main() {
     for (name, time) in &floor.ops {
         println!("  {name:<48} {:>8.1} µs", time.as_secs_f64() * 1e6);
     }
-    let floor_rate = cores as f64 / floor.total().as_secs_f64();
+    let one_core_rate = cores as f64 / floor.total().as_secs_f64();
     println!(
-        "  {:<48} {:>8.1} µs  → floor {floor_rate:.0} attestations/s on {cores} cores",
+        "  {:<48} {:>8.1} µs  → {one_core_rate:.0} attestations/s on {cores} cores",
         "total",
         floor.total().as_secs_f64() * 1e6
     );
+    println!(
+        "  measured on all {cores} cores at once: {:.0} attestations/s",
+        floor.all_cores
+    );
+    // The ratio is taken against the higher of the two: the stricter reading.
+    let floor_rate = one_core_rate.max(floor.all_cores);
     for (name, measured) in &results {
         let l = &measured.latencies;
         println!(
