@@ -88,7 +88,6 @@ pub mod audit;
 mod authority;
 mod blob;
 mod challenge;
-mod checkpoint;
 mod error;
 mod log;
 mod node;
@@ -96,6 +95,7 @@ mod registration;
 mod schema;
 mod serde_fmt;
 mod svid;
+mod wal;
 
 use std::path::Path;
 use std::pin::Pin;
@@ -205,7 +205,7 @@ impl Store {
         let remembered = Arc::new(challenge::Remembered::default());
         let appender = append::Appender::start(pool.clone(), backend, Arc::clone(&remembered));
         if backend == Backend::Sqlite {
-            checkpoint::start(pool.clone(), appender.finished.clone());
+            wal::start_checkpointer(pool.clone(), appender.finished.clone());
         }
         Ok(Self {
             pool,
@@ -265,7 +265,7 @@ fn sqlite_session(
             .await?;
         let _ = conn.execute("PRAGMA foreign_keys = ON").await?;
         let _ = conn.execute("PRAGMA synchronous = FULL").await?;
-        // Checkpoints run in their own task (checkpoint.rs), not inside a commit.
+        // WAL checkpoints run in their own task (wal.rs), not inside a commit.
         let _ = conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
         Ok(())
     })

@@ -17,7 +17,7 @@ pub(crate) const INTERVAL: Duration = Duration::from_millis(200);
 
 /// Starts the checkpointer on the current Tokio runtime. It ends when `finished` turns
 /// true (or its sender is gone), after one last checkpoint.
-pub(crate) fn start(pool: AnyPool, mut finished: watch::Receiver<bool>) {
+pub(crate) fn start_checkpointer(pool: AnyPool, mut finished: watch::Receiver<bool>) {
     drop(tokio::spawn(async move {
         loop {
             let finishing = async {
