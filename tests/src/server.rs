@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use plinth_api::attestation::attestation_client::AttestationClient;
-use plinth_core::UnixTime;
+use plinth_api::attestation::{Evidence, NitroEvidence, evidence};
+use plinth_core::{Platform, UnixTime};
+use plinth_evidence::PendingChallenge;
 use plinth_server::{Clock, Config, RunningServer};
 use tempfile::TempDir;
 use tonic::transport::Channel;
@@ -215,4 +217,74 @@ pub fn firmware_policy(name: &str) -> String {
         .join("../firmware-policies")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// anjuna `sample_attestation_doc_full.bin`: a real Nitro document from a debug-mode
+/// enclave, carrying the nonce "Nonce\n" and an RSA-2048 public key: the one Nitro vector
+/// that gets an SVID. Its nonce was fixed when it was recorded, so a test injects its
+/// challenge ([`RunningServer::inject_challenge`]) and runs the server at [`Self::AT`].
+pub struct NitroFullVector;
+
+impl NitroFullVector {
+    /// When the document was produced (Unix ms).
+    pub const AT: u64 = 1_706_120_065_635;
+    /// The nonce it carries.
+    pub const NONCE: &[u8] = b"Nonce\n";
+    /// The SPIFFE ID [`Self::policy`] gives it.
+    pub const SPIFFE_ID: &str =
+        "spiffe://example.org/enclave/i-0e4fe5de7ee5abe78-enc018d3cadd7d66279";
+    /// One of the selectors [`Self::policy`] gives it.
+    pub const MODULE_SELECTOR: &str = "nitro:module:i-0e4fe5de7ee5abe78-enc018d3cadd7d66279";
+
+    /// The document.
+    ///
+    /// # Panics
+    /// When the file cannot be read (a test failure).
+    pub fn document() -> Vec<u8> {
+        let path = testdata("nitro/anjuna/attester/sample_attestation_doc_full.bin");
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// A policy for that enclave: debug allowed (it is a debug enclave), its parent's
+    /// PCR3 and PCR4.
+    pub fn policy() -> String {
+        r#"version = 1
+name = "nitro-anjuna-debug"
+platform = "nitro"
+
+[identity]
+trust_domain = "example.org"
+spiffe_id = "spiffe://{trust_domain}/enclave/{module_id}"
+selectors = ["nitro:module:{module_id}"]
+svid_ttl_seconds = 900
+
+[nitro]
+allow_debug = true
+max_age_seconds = 300
+
+[nitro.pcrs]
+3 = ["a466a207decd0af95c65559ac84c78893d516ef0fcb0defa2e9e7c6ea84aaecd0feffed8be620eb1d4b4eb362ed1d8ba"]
+4 = ["1cc1521ffd7ef3a65a6183945c76af7e53a7eaba33b8c9fe53135505f675796edbff58c3150c1e42c57badbced32fc50"]
+"#
+        .to_owned()
+    }
+
+    /// Its challenge, answerable for a minute after [`Self::AT`].
+    pub fn challenge() -> PendingChallenge {
+        PendingChallenge::for_test_vector(
+            Self::NONCE.to_vec(),
+            Platform::Nitro,
+            UnixTime::from_millis(Self::AT + 60_000),
+        )
+    }
+
+    /// The evidence message answering [`Self::challenge`].
+    pub fn evidence() -> Evidence {
+        Evidence {
+            nonce: Self::NONCE.to_vec(),
+            platform: Some(evidence::Platform::Nitro(NitroEvidence {
+                document: Self::document(),
+            })),
+        }
+    }
 }

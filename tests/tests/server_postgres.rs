@@ -12,24 +12,36 @@ use plinth_api::admin::CreateRegistrationRequest;
 use plinth_api::admin::ListRegistrationsRequest;
 use plinth_api::admin::admin_client::AdminClient;
 use plinth_api::attestation::{Evidence, Hello, NitroEvidence, NitroHello, evidence, hello};
+use plinth_core::UnixTime;
 use plinth_e2e::postgres::PgCluster;
-use plinth_e2e::server::{TestServer, config_in, firmware_policy};
+use plinth_e2e::server::{NitroFullVector, TestServer, config_in, firmware_policy};
 use plinth_server::ERROR_CODE_HEADER;
 use tonic::Code;
 
 /// A replica: its own data directory (and so its own TLS identity), the shared database,
 /// and one CA: HA replicas share the CA directory, as they share the trust domain.
 async fn replica(url: &str, ca_from: Option<&TestServer>) -> TestServer {
+    let policy = firmware_policy("nitro-anjuna-sample.toml");
+    replica_with(url, ca_from, policy, None).await
+}
+
+/// A replica with one Nitro `policy`, its clock fixed `at` a time when given.
+async fn replica_with(
+    url: &str,
+    ca_from: Option<&TestServer>,
+    policy: String,
+    at: Option<u64>,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config_in(
-        dir.path(),
-        &[("nitro.toml", firmware_policy("nitro-anjuna-sample.toml"))],
-    );
+    let mut config = config_in(dir.path(), &[("nitro.toml", policy)]);
     config.database_url = Some(url.to_owned());
     if let Some(first) = ca_from {
         copy_dir(&first.data_dir().join("ca"), &config.data_dir.join("ca"));
     }
-    TestServer::start(dir, config).await
+    match at {
+        Some(at) => TestServer::start_at(dir, config, UnixTime::from_millis(at)).await,
+        None => TestServer::start(dir, config).await,
+    }
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -181,6 +193,66 @@ async fn each_replica_serves_registrations_the_other_wrote() {
             .into_inner()
             .registrations
             .is_empty()
+    );
+    a.server.shutdown().await.unwrap();
+    b.server.shutdown().await.unwrap();
+}
+
+/// A real Nitro document attested on `replica`: the SPIFFE ID it was given.
+async fn attest_vector(replica: &TestServer) -> String {
+    replica
+        .server
+        .inject_challenge(NitroFullVector::challenge())
+        .unwrap();
+    let mut client = replica.attestation().await;
+    let result = client.attest(NitroFullVector::evidence()).await;
+    result.unwrap().into_inner().spiffe_id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn svids_follow_registrations_the_other_replica_writes() {
+    let cluster = PgCluster::start().unwrap();
+    let at = Some(NitroFullVector::AT);
+    let a = replica_with(&cluster.url(), None, NitroFullVector::policy(), at).await;
+    let b = replica_with(&cluster.url(), Some(&a), NitroFullVector::policy(), at).await;
+    // B attests first, so it holds the (empty) node registrations in memory.
+    assert_eq!(attest_vector(&b).await, NitroFullVector::SPIFFE_ID);
+    let mut admin_a = AdminClient::new(
+        plinth_client::connect_unix(a.server.admin_socket().to_owned())
+            .await
+            .unwrap(),
+    );
+    let created = admin_a
+        .create_registration(CreateRegistrationRequest {
+            spiffe_id: "spiffe://example.org/node/web".into(),
+            parent_id: String::new(),
+            selectors: vec![NitroFullVector::MODULE_SELECTOR.into()],
+            ttl_seconds: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // B's copy is stale; the SVID it mints from it is refused at commit, and it mints
+    // again from the registration A wrote.
+    assert_eq!(attest_vector(&b).await, "spiffe://example.org/node/web");
+    let _deleted = admin_a
+        .delete_registration(plinth_api::admin::DeleteRegistrationRequest { id: created.id })
+        .await
+        .unwrap();
+    assert_eq!(attest_vector(&b).await, NitroFullVector::SPIFFE_ID);
+    // Three attestations, three records: a refused mint writes nothing.
+    let records = b.server.store().audit_records(0, 10).await.unwrap();
+    let ids: Vec<_> = records
+        .iter()
+        .map(|r| r.node_spiffe_id.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            NitroFullVector::SPIFFE_ID,
+            "spiffe://example.org/node/web",
+            NitroFullVector::SPIFFE_ID
+        ]
     );
     a.server.shutdown().await.unwrap();
     b.server.shutdown().await.unwrap();

@@ -12,39 +12,10 @@
 
 use plinth_api::attestation::{Evidence, NitroEvidence, SnpEvidence, evidence};
 use plinth_core::{Platform, UnixTime};
-use plinth_e2e::server::{TestServer, config_in, firmware_policy, testdata};
+use plinth_e2e::server::{NitroFullVector, TestServer, config_in, firmware_policy, testdata};
 use plinth_evidence::PendingChallenge;
 use plinth_server::ERROR_CODE_HEADER;
 use tonic::Code;
-
-/// anjuna `sample_attestation_doc_full.bin`: a debug-mode enclave whose document carries
-/// the nonce "Nonce\n" and an RSA-2048 public key.
-const NITRO_FULL_AT: u64 = 1_706_120_065_635;
-const NITRO_FULL_NONCE: &[u8] = b"Nonce\n";
-
-/// A policy for that enclave: debug allowed (it is a debug enclave), its parent's PCR3
-/// and PCR4.
-fn nitro_debug_policy() -> String {
-    r#"version = 1
-name = "nitro-anjuna-debug"
-platform = "nitro"
-
-[identity]
-trust_domain = "example.org"
-spiffe_id = "spiffe://{trust_domain}/enclave/{module_id}"
-selectors = ["nitro:module:{module_id}"]
-svid_ttl_seconds = 900
-
-[nitro]
-allow_debug = true
-max_age_seconds = 300
-
-[nitro.pcrs]
-3 = ["a466a207decd0af95c65559ac84c78893d516ef0fcb0defa2e9e7c6ea84aaecd0feffed8be620eb1d4b4eb362ed1d8ba"]
-4 = ["1cc1521ffd7ef3a65a6183945c76af7e53a7eaba33b8c9fe53135505f675796edbff58c3150c1e42c57badbced32fc50"]
-"#
-    .to_owned()
-}
 
 async fn server_at(at: u64, policies: &[(&str, String)]) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
@@ -63,37 +34,26 @@ fn code_of(status: &tonic::Status) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nitro_vector_gets_an_svid_for_its_public_key_and_an_audit_record() {
-    let server = server_at(NITRO_FULL_AT, &[("nitro.toml", nitro_debug_policy())]).await;
-    let document = std::fs::read(testdata(
-        "nitro/anjuna/attester/sample_attestation_doc_full.bin",
-    ))
-    .unwrap();
+    let server = server_at(
+        NitroFullVector::AT,
+        &[("nitro.toml", NitroFullVector::policy())],
+    )
+    .await;
+    let document = NitroFullVector::document();
     server
         .server
-        .inject_challenge(PendingChallenge::for_test_vector(
-            NITRO_FULL_NONCE.to_vec(),
-            Platform::Nitro,
-            UnixTime::from_millis(NITRO_FULL_AT + 60_000),
-        ))
+        .inject_challenge(NitroFullVector::challenge())
         .unwrap();
     let mut client = server.attestation().await;
-    let evidence = Evidence {
-        nonce: NITRO_FULL_NONCE.to_vec(),
-        platform: Some(evidence::Platform::Nitro(NitroEvidence {
-            document: document.clone(),
-        })),
-    };
+    let evidence = NitroFullVector::evidence();
     let result = client.attest(evidence.clone()).await.unwrap().into_inner();
-    assert_eq!(
-        result.spiffe_id,
-        "spiffe://example.org/enclave/i-0e4fe5de7ee5abe78-enc018d3cadd7d66279"
-    );
+    assert_eq!(result.spiffe_id, NitroFullVector::SPIFFE_ID);
 
     // The leaf certifies exactly the document's public key, and chains to the bundle.
     let verified = plinth_nitro::verify(
         &document,
         &plinth_nitro::NitroTrust::aws_root_g1(),
-        UnixTime::from_millis(NITRO_FULL_AT),
+        UnixTime::from_millis(NitroFullVector::AT),
     )
     .unwrap();
     let leaf = plinth_x509::Certificate::from_der(&result.svid_chain[0]).unwrap();
@@ -114,7 +74,7 @@ async fn nitro_vector_gets_an_svid_for_its_public_key_and_an_audit_record() {
         &leaf,
         &intermediates,
         &anchors,
-        UnixTime::from_millis(NITRO_FULL_AT),
+        UnixTime::from_millis(NitroFullVector::AT),
         &plinth_x509::ChainOptions::new()
             .allow_critical_extension(plinth_x509::oids::SUBJECT_ALT_NAME)
             .require_extended_key_usage(plinth_x509::Oid::parse("1.3.6.1.5.5.7.3.2").unwrap()),

@@ -257,6 +257,7 @@ fn answer(nonce: [u8; 32], racer: u64) -> Append {
         evidence: format!("racer {racer}").into_bytes(),
         policy: None,
         consume_nonce: Some(nonce),
+        registrations_epoch: None,
     }
 }
 
@@ -287,4 +288,65 @@ async fn concurrent_appends_answering_one_nonce_from_both_replicas_record_it_onc
     // Only the winners' SVIDs exist, and the chain holds exactly their records.
     assert_eq!(b.count_outstanding(t(0)).await.unwrap(), 10);
     assert_eq!(b.verify_audit(&[]).await.unwrap().records(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn svid_minted_from_registrations_the_other_replica_changed_is_refused() {
+    let (_cluster, a, b) = replicas().await;
+    a.insert_challenge(&challenge([7; 32])).await.unwrap();
+    let seen = a.node_registrations().await.unwrap();
+    let created = b
+        .create_registration(
+            &NewRegistration {
+                spiffe_id: "spiffe://example.org/node/web".into(),
+                parent_id: None,
+                selectors: vec!["nitro:pcr0:abcd".into()],
+                ttl_seconds: None,
+                admin: false,
+            },
+            t(1),
+        )
+        .await
+        .unwrap();
+    let mut minted = answer([7; 32], 1);
+    minted.registrations_epoch = Some(seen.epoch);
+    assert!(matches!(
+        a.append(minted.clone()).await,
+        Err(Error::RegistrationsChanged)
+    ));
+    assert_eq!(a.head().await.unwrap().seq, 0);
+    // Its nonce was not consumed; minted again from the current registrations, it commits.
+    let current = a.node_registrations().await.unwrap();
+    assert_eq!(current.registrations, vec![created.clone()]);
+    minted.registrations_epoch = Some(current.epoch);
+    assert_eq!(a.append(minted).await.unwrap().seq, 1);
+
+    // A delete racing appends minted at the current epoch: each append either committed
+    // before the delete (and names the old epoch) or is refused; none commits after it.
+    let mut racing = Vec::new();
+    for i in 0..16_u8 {
+        let nonce = [100 + i; 32];
+        a.insert_challenge(&challenge(nonce)).await.unwrap();
+        let mut item = answer(nonce, u64::from(i) + 10);
+        item.registrations_epoch = Some(current.epoch);
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        racing.push(tokio::spawn(async move { store.append(item).await }));
+    }
+    b.delete_registration(&created.id).await.unwrap();
+    let deleted_at = a.head().await.unwrap().seq;
+    for race in racing {
+        match race.await.unwrap() {
+            Ok(record) => assert!(record.seq <= deleted_at, "committed after the delete"),
+            Err(Error::RegistrationsChanged) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    // The replica that deleted sees it at once (the other, when an append tells it).
+    assert!(
+        b.node_registrations()
+            .await
+            .unwrap()
+            .registrations
+            .is_empty()
+    );
 }

@@ -48,6 +48,8 @@ pub(crate) struct Minted {
     pub(crate) serial: String,
     pub(crate) thumbprint: String,
     pub(crate) not_after: UnixTime,
+    /// The registration epoch its SPIFFE ID was decided at.
+    pub(crate) registrations_epoch: i64,
 }
 
 /// How an attestation went, for the audit record.
@@ -97,9 +99,9 @@ impl Attestation for AttestationService {
         let app = Arc::clone(&self.app);
         let started = Instant::now();
         let now = app.clock.now();
-        let mut outcome = attest(&app, &evidence, renewal, now).await;
+        let mut outcome = attest(&app, &evidence, renewal.clone(), now).await;
         let platform = platform_name(&evidence);
-        let record = db::record(&app, &evidence, &mut outcome, now).await;
+        let record = record(&app, &evidence, renewal, &mut outcome, now).await;
         let verdict = outcome
             .appraised
             .as_ref()
@@ -284,6 +286,47 @@ async fn take_challenge(
     }
 }
 
+/// How often an attestation is minted again because the registrations changed before it
+/// could be recorded, before it is refused.
+const MAX_REMINTS: usize = 3;
+
+/// Records the outcome ([`db::record`]). An SVID minted from registrations that changed
+/// before it could commit is not written; it is minted again from the current ones, so a
+/// registration deleted on any replica never lets an SVID out after the delete.
+async fn record(
+    app: &Arc<App>,
+    evidence: &Evidence,
+    renewal: Option<Renewal>,
+    outcome: &mut Outcome,
+    now: UnixTime,
+) -> Result<i64, Error> {
+    for _ in 0..MAX_REMINTS {
+        match db::record(app, evidence, outcome, now).await {
+            Err(Error::Store(plinth_store::Error::RegistrationsChanged)) => {
+                let Some(appraised) = outcome.appraised.clone() else {
+                    return Err(Error::Internal(
+                        "an SVID was minted without an appraisal".into(),
+                    ));
+                };
+                outcome.result = finish(
+                    app,
+                    appraised,
+                    evidence,
+                    renewal.clone(),
+                    now,
+                    &mut outcome.spiffe_id,
+                )
+                .await;
+            }
+            recorded => return recorded,
+        }
+    }
+    outcome.result = Err(Error::Registration(format!(
+        "the registrations changed {MAX_REMINTS} times while the SVID was being minted; try again"
+    )));
+    db::record(app, evidence, outcome, now).await
+}
+
 /// After a verified appraisal: registration, renewal identity, mint, EAR.
 async fn finish(
     app: &Arc<App>,
@@ -362,6 +405,7 @@ fn mint(
         serial,
         thumbprint: bound_key_thumbprint(passed.key()),
         not_after: svid.not_after(),
+        registrations_epoch: registration.registrations_epoch,
     })
 }
 

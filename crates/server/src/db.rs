@@ -263,5 +263,6 @@ fn append_of(app: &App, evidence: &Evidence, outcome: &Outcome, now: UnixTime) -
         evidence: bytes,
         policy: policy.cloned(),
         consume_nonce: *consume_nonce,
+        registrations_epoch: result.as_ref().ok().map(|m| m.registrations_epoch),
     }
 }

@@ -6,12 +6,14 @@
 //!        │                                                  Verifier::challenge ─► nonce row
 //!        └──────────────────────────────────────────────► Attestation.Attest(Evidence)
 //!             the pending nonce (from memory on the replica that issued it)
-//!             ─► Verifier::verify (spawn_blocking) ─► registration ─► renewal checks
+//!             ─► Verifier::verify (verification pool) ─► registration (node
+//!                registrations from memory) ─► renewal checks
 //!             ─► Ca::mint_x509_svid + EAR
-//!             ─► ban check + consume the nonce + audit record + issued SVID + node
-//!                row: ONE transaction, shared with the attestations queued meanwhile
-//!                (group commit) ─► result (a banned node, or a nonce another replica
-//!                consumed first: a refusal, recorded as such)
+//!             ─► ban check + registration epoch check + consume the nonce + audit
+//!                record + issued SVID + node row: ONE transaction, shared with the
+//!                attestations queued meanwhile (group commit) ─► result (a banned
+//!                node, or a nonce another replica consumed first: a refusal, recorded
+//!                as such; registrations written since they were read: minted again)
 //!  operator ── admin.sock (0600) or TLS with an admin SVID ──► Admin
 //!  Prometheus ──► /metrics      load balancers ──► grpc.health.v1
 //! ```

@@ -4,6 +4,10 @@
 //! (drawn from the appraisal). The most specific match wins; two equally specific matches
 //! naming different IDs are a refusal, never a guess. With no match the policy's own
 //! identity applies, unless `require_registration` is set.
+//!
+//! The node registrations come from the store's in-memory copy; the identity carries the
+//! registration epoch that copy was read at, and the SVID commits only while it is
+//! current (else `attest::record` mints again from the current registrations).
 
 use plinth_core::SpiffeId;
 use plinth_policy::AppraisedIdentity;
@@ -16,6 +20,9 @@ use crate::error::Error;
 pub(crate) struct NodeIdentity {
     pub(crate) spiffe_id: SpiffeId,
     pub(crate) ttl_seconds: u64,
+    /// The registration epoch this was decided at: the SVID commits only while it is
+    /// current (`plinth_store::Append::registrations_epoch`).
+    pub(crate) registrations_epoch: i64,
 }
 
 pub(crate) async fn node_identity(
@@ -23,10 +30,12 @@ pub(crate) async fn node_identity(
     identity: &AppraisedIdentity,
     selectors: &[String],
 ) -> Result<NodeIdentity, Error> {
-    let registrations = app.store.registrations_under(None).await?;
+    let node_registrations = app.store.node_registrations().await?;
+    let registrations_epoch = node_registrations.epoch;
     let mut best: Option<&plinth_store::Registration> = None;
     let mut tied = false;
-    for registration in registrations
+    for registration in node_registrations
+        .registrations
         .iter()
         .filter(|r| r.selectors.iter().all(|s| selectors.contains(s)))
     {
@@ -57,6 +66,7 @@ pub(crate) async fn node_identity(
             ttl_seconds: registration
                 .ttl_seconds
                 .unwrap_or_else(|| identity.svid_ttl_seconds()),
+            registrations_epoch,
         }),
         None if app.config.require_registration => Err(Error::Registration(format!(
             "no node registration matches the selectors [{}]",
@@ -65,6 +75,7 @@ pub(crate) async fn node_identity(
         None => Ok(NodeIdentity {
             spiffe_id: identity.spiffe_id().clone(),
             ttl_seconds: identity.svid_ttl_seconds(),
+            registrations_epoch,
         }),
     }
 }

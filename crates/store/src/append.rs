@@ -9,6 +9,7 @@
 //! ```text
 //!  append(item) ─► queue ─► appender: BEGIN
 //!                               bans on the items' nodes       (one query)
+//!                               the registration epoch         (one query, if any item names one)
 //!                               consume the items' nonces      (one statement, nonce order)
 //!                               evidence and policy blobs      (sorted, deduplicated)
 //!                               lock the chain head
@@ -21,6 +22,9 @@
 //! - an item that does not validate is refused before it is queued;
 //! - an item whose node is banned gets [`Error::Banned`] and nothing of it is written (its
 //!   nonce stays unconsumed, for the refusal's own record);
+//! - an item whose SVID was minted from registrations older than the current registration
+//!   epoch gets [`Error::RegistrationsChanged`] and nothing of it is written (its nonce
+//!   stays unconsumed, for its second attempt);
 //! - an item whose nonce is already consumed (a replay that raced its original, on any
 //!   replica) or expired gets [`Error::NonceConsumed`] / [`Error::NonceExpired`] /
 //!   [`Error::NonceUnknown`] and nothing of it is written; the others commit;
@@ -41,6 +45,7 @@ use crate::blob::insert_policy;
 use crate::challenge::{Remembered, why_unconsumed};
 use crate::log::{NewAuditRecord, NewIssuedSvid, NodeUpsert, RECORD_COLUMNS};
 use crate::node::{ban_of, bans_on};
+use crate::registration::{RegistrationCache, read_epoch};
 use crate::{
     Backend, Error, MAX_EVIDENCE_LEN, PolicyText, Result, Store, check_len, conflict_as, db_time,
     placeholders, read_hash, sha256_hex,
@@ -71,6 +76,11 @@ pub struct Append {
     /// `record.recorded_at`: if it is already consumed (or expired, or gone) nothing of
     /// this item is written and the append fails with the reason.
     pub consume_nonce: Option<[u8; 32]>,
+    /// The registration epoch of the registrations the SVID was minted from
+    /// ([`crate::NodeRegistrations::epoch`]): unless it is still the current epoch when
+    /// the transaction runs, nothing of this item is written and the append fails with
+    /// [`Error::RegistrationsChanged`]. `None` when no registration decided anything.
+    pub registrations_epoch: Option<i64>,
 }
 
 impl Append {
@@ -114,12 +124,18 @@ pub(crate) struct Appender {
 impl Appender {
     /// Starts the task (on the current Tokio runtime). It holds a pool handle, not a
     /// store, so it ends when every store clone is dropped or [`Self::close`] is called.
-    /// Nonces it consumes (or finds unusable) are forgotten by `remembered`.
-    pub(crate) fn start(pool: AnyPool, backend: Backend, remembered: Arc<Remembered>) -> Self {
+    /// Nonces it consumes (or finds unusable) are forgotten by `remembered`; node
+    /// registrations older than an epoch it reads, by `registrations`.
+    pub(crate) fn start(
+        pool: AnyPool,
+        backend: Backend,
+        remembered: Arc<Remembered>,
+        registrations: Arc<RegistrationCache>,
+    ) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_LEN);
         let (done, finished) = watch::channel(false);
         drop(tokio::spawn(async move {
-            run(&pool, backend, &remembered, receiver).await;
+            run(&pool, backend, &remembered, &registrations, receiver).await;
             let _ = done.send(true);
         }));
         Self { queue, finished }
@@ -170,6 +186,7 @@ async fn run(
     pool: &AnyPool,
     backend: Backend,
     remembered: &Remembered,
+    registrations: &RegistrationCache,
     mut queue: mpsc::Receiver<Message>,
 ) {
     while let Some(first) = queue.recv().await {
@@ -197,7 +214,7 @@ async fn run(
                     remembered.forget(nonce);
                 }
             }
-            write_and_reply(pool, backend, batch).await;
+            write_and_reply(pool, backend, registrations, batch).await;
         }
     }
 }
@@ -210,17 +227,24 @@ enum BatchError {
     Whole(Error),
 }
 
-async fn write_and_reply(pool: &AnyPool, backend: Backend, batch: Vec<(Box<Append>, Reply)>) {
+async fn write_and_reply(
+    pool: &AnyPool,
+    backend: Backend,
+    registrations: &RegistrationCache,
+    batch: Vec<(Box<Append>, Reply)>,
+) {
     let items: Vec<&Append> = batch.iter().map(|(item, _)| &**item).collect();
-    let results = match write_batch(pool, backend, &items).await {
+    let results = match write_batch(pool, backend, registrations, &items).await {
         Ok(results) => results,
         Err(BatchError::Statement(_)) if items.len() > 1 => {
             let mut results = Vec::with_capacity(items.len());
             for item in &items {
-                results.push(match write_batch(pool, backend, &[item]).await {
-                    Ok(mut one) => one.pop().unwrap_or_else(|| Err(closed())),
-                    Err(BatchError::Statement(e) | BatchError::Whole(e)) => Err(e),
-                });
+                results.push(
+                    match write_batch(pool, backend, registrations, &[item]).await {
+                        Ok(mut one) => one.pop().unwrap_or_else(|| Err(closed())),
+                        Err(BatchError::Statement(e) | BatchError::Whole(e)) => Err(e),
+                    },
+                );
             }
             results
         }
@@ -245,12 +269,13 @@ async fn write_and_reply(pool: &AnyPool, backend: Backend, batch: Vec<(Box<Appen
 async fn write_batch(
     pool: &AnyPool,
     backend: Backend,
+    registrations: &RegistrationCache,
     items: &[&Append],
 ) -> Result<Vec<Result<AuditRecord>>, BatchError> {
     let mut tx = begin_write(pool, backend)
         .await
         .map_err(BatchError::Whole)?;
-    let results = append_in(&mut tx, items)
+    let results = append_in(&mut tx, registrations, items)
         .await
         .map_err(BatchError::Statement)?;
     tx.commit()
@@ -272,15 +297,19 @@ pub(crate) async fn begin_write(
     Ok(pool.begin_with(statement).await?)
 }
 
-/// The batch's statements. Row locks are taken in one global order (challenges by
-/// nonce, evidence by hash, policies by hash, then the chain head), so two replicas'
-/// batches never deadlock, and everything that can be written before the head lock is.
+/// The batch's statements. Row locks are taken in one global order (the registration
+/// epoch, shared; challenges by nonce, evidence by hash, policies by hash, then the chain
+/// head), so two replicas' batches never deadlock, nor a batch and a registration write
+/// (which locks only the epoch, first), and everything that can be written before the
+/// head lock is.
 async fn append_in(
     tx: &mut Transaction<'static, Any>,
+    registrations: &RegistrationCache,
     items: &[&Append],
 ) -> Result<Vec<Result<AuditRecord>>> {
     // Items refused here (nothing of them is written), by position.
     let mut refusals = banned(tx, items).await?;
+    refusals.append(&mut minted_from_old_registrations(tx, registrations, items).await?);
     let mut by_nonce: Vec<(&[u8; 32], usize)> = items
         .iter()
         .enumerate()
@@ -408,6 +437,36 @@ async fn consume_nonces(
         .iter()
         .map(|row| read_hash(row, "nonce"))
         .collect()
+}
+
+/// The items whose SVID was minted from registrations older than the current epoch:
+/// [`Error::RegistrationsChanged`] for each, by position (and the handle's copy of the
+/// registrations is dropped). Read before any nonce is consumed, so a refused item's nonce
+/// is still there for its second attempt; on PostgreSQL `FOR SHARE` holds off registration
+/// writes until this transaction ends.
+async fn minted_from_old_registrations(
+    tx: &mut Transaction<'static, Any>,
+    registrations: &RegistrationCache,
+    items: &[&Append],
+) -> Result<BTreeMap<usize, Error>> {
+    let mut refusals = BTreeMap::new();
+    if items.iter().all(|item| item.registrations_epoch.is_none()) {
+        return Ok(refusals);
+    }
+    let for_share = tx.backend_name() != SQLITE_BACKEND_NAME;
+    let current = read_epoch(&mut **tx, for_share).await?;
+    for (i, item) in items.iter().enumerate() {
+        if item
+            .registrations_epoch
+            .is_some_and(|epoch| epoch != current)
+        {
+            let _ = refusals.insert(i, Error::RegistrationsChanged);
+        }
+    }
+    if !refusals.is_empty() {
+        registrations.forget_before(current);
+    }
+    Ok(refusals)
 }
 
 /// The items that would issue an SVID to a banned node: [`Error::Banned`] for each, by

@@ -17,6 +17,11 @@ pub enum Error {
     /// be committed: nothing of it was written.
     #[error("the node is banned: {}", .0.reason)]
     Banned(crate::Ban),
+    /// The SVID was minted from registrations that changed before its attestation could
+    /// commit (its registration epoch is not the current one): nothing of it was written.
+    /// Mint again from [`crate::Store::node_registrations`].
+    #[error("the registrations changed since the SVID was minted")]
+    RegistrationsChanged,
     /// The row asked for does not exist.
     #[error("{what} not found: {key}")]
     NotFound {

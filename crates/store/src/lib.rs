@@ -5,15 +5,17 @@
 //!
 //! A single server keeps everything in `<data dir>/plinth.db` (SQLite, bundled into the
 //! binary, WAL mode): nothing to install. Several server replicas share one PostgreSQL
-//! database instead. Both run the same SQL: one migration (`migrations/0001_schema.sql`)
-//! whose only backend-specific word is the byte-string type (BLOB or BYTEA), and one text
-//! per query through sqlx's `Any` driver (`$1` placeholders work on both). Queries are
+//! database instead. Both run the same SQL: the migrations in `migrations/`, whose only
+//! backend-specific word is the byte-string type (BLOB or BYTEA), and one text per query
+//! through sqlx's `Any` driver (`$1` placeholders work on both; the group commit binds
+//! `?` on SQLite, and reads the registration epoch `FOR SHARE` on PostgreSQL). Queries are
 //! checked by the tests against both databases rather than at compile time, so building
 //! needs no database. Times are BIGINT Unix milliseconds, booleans BIGINT 0/1.
 //!
 //! ```text
 //!  challenges        nonce → platform, Hello, activation commitment, expiry, consumed_at
 //!  registrations     SPIFFE ID ← (parent, selectors), unique per identity
+//!  registration_epoch one row: bumped by every registration write (see `registration`)
 //!  nodes             last attestation of each node (written with its audit record)
 //!  issued_svids      serial → SPIFFE ID, key thumbprint, expiry, audit_seq
 //!  bans              (spiffe_id | hardware_id, value)
@@ -45,7 +47,8 @@
 //!
 //! [`Store::append`] writes the audit record, its evidence and policy text, the issued
 //! SVID row and the node row, and consumes the nonce, in one transaction (which first
-//! refuses an SVID for a banned node: [`Error::Banned`]), which commits before the
+//! refuses an SVID for a banned node, [`Error::Banned`], or one minted from registrations
+//! that changed since, [`Error::RegistrationsChanged`]), which commits before the
 //! server returns the SVID. A crash (even `kill -9`) at any point leaves
 //! either all of it or none: never an SVID without the audit record that justified it,
 //! never a gap in the chain. Attestations arriving together share that transaction
@@ -117,7 +120,7 @@ pub use log::{ChainHead, MAX_EXPORT_RECORDS, MAX_EXPORT_SPAN};
 pub use log::{NewAuditRecord, NewIssuedSvid, NodeUpsert};
 pub use node::{Ban, BanKind, Node};
 pub use registration::MAX_SELECTORS;
-pub use registration::{NewRegistration, Registration};
+pub use registration::{NewRegistration, NodeRegistrations, Registration};
 pub use svid::IssuedSvid;
 
 /// The result type of every store operation.
@@ -160,6 +163,7 @@ pub struct Store {
     backend: Backend,
     appender: append::Appender,
     remembered: Arc<challenge::Remembered>,
+    registrations: Arc<registration::RegistrationCache>,
 }
 
 impl Store {
@@ -203,7 +207,13 @@ impl Store {
         .execute(&pool)
         .await?;
         let remembered = Arc::new(challenge::Remembered::default());
-        let appender = append::Appender::start(pool.clone(), backend, Arc::clone(&remembered));
+        let registrations = Arc::new(registration::RegistrationCache::default());
+        let appender = append::Appender::start(
+            pool.clone(),
+            backend,
+            Arc::clone(&remembered),
+            Arc::clone(&registrations),
+        );
         if backend == Backend::Sqlite {
             wal::start_checkpointer(pool.clone(), appender.finished.clone());
         }
@@ -212,6 +222,7 @@ impl Store {
             backend,
             appender,
             remembered,
+            registrations,
         })
     }
 

@@ -145,6 +145,7 @@ impl Store {
             evidence: evidence.to_vec(),
             policy: policy.cloned(),
             consume_nonce: None,
+            registrations_epoch: None,
         })
         .await
     }

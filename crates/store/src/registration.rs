@@ -1,10 +1,21 @@
 //! Registrations: which SPIFFE ID a node or workload gets.
+//!
+//! Every registration write bumps the registration epoch in its own transaction. A store
+//! handle keeps the node registrations in memory, labelled with the epoch read before
+//! them ([`Store::node_registrations`]); an SVID minted from that copy names the epoch in
+//! its [`crate::Append`], and the append transaction refuses it
+//! ([`Error::RegistrationsChanged`]) unless the epoch is still current. So the server reads
+//! no registrations per attestation, and a registration written on any replica is never
+//! missed by an SVID that commits after it.
+
+use std::sync::{Arc, Mutex};
 
 use plinth_core::{HashAlg, UnixTime};
 use plinth_crypto::{Hasher, SecureRandom as _, SystemRandom};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use crate::append::begin_write;
 use crate::{Error, Result, Store, conflict_as, db_time, read_time};
 
 /// The most selectors one registration may have.
@@ -44,6 +55,81 @@ pub struct Registration {
     pub admin: bool,
     /// When it was created.
     pub created_at: UnixTime,
+}
+
+/// The node registrations as of one registration epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRegistrations {
+    /// The epoch read before the registrations: they are at least this recent.
+    pub epoch: i64,
+    /// The node registrations (parent `None`), oldest first.
+    pub registrations: Vec<Registration>,
+}
+
+/// The node registrations a store handle last read ([`Store::node_registrations`]).
+#[derive(Debug, Default)]
+pub(crate) struct RegistrationCache(Mutex<Option<Arc<NodeRegistrations>>>);
+
+impl RegistrationCache {
+    /// A poisoned lock only means another thread panicked while swapping an `Arc`: the
+    /// value is whole.
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<NodeRegistrations>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self) -> Option<Arc<NodeRegistrations>> {
+        self.slot().clone()
+    }
+
+    /// Keeps `read` unless what is cached is newer.
+    fn keep(&self, read: &Arc<NodeRegistrations>) {
+        let mut slot = self.slot();
+        if slot
+            .as_ref()
+            .is_none_or(|cached| cached.epoch <= read.epoch)
+        {
+            *slot = Some(Arc::clone(read));
+        }
+    }
+
+    /// Drops the copy: this handle wrote a registration.
+    fn forget(&self) {
+        *self.slot() = None;
+    }
+
+    /// Drops the copy if it is older than `epoch` (the current epoch, seen by a write).
+    pub(crate) fn forget_before(&self, epoch: i64) {
+        let mut slot = self.slot();
+        if slot.as_ref().is_some_and(|cached| cached.epoch < epoch) {
+            *slot = None;
+        }
+    }
+}
+
+/// Reads the registration epoch. Inside an append on PostgreSQL it is read `FOR SHARE`:
+/// a registration write waits for the append to commit, and an append waits for a
+/// registration write in progress and then reads the epoch it committed.
+pub(crate) async fn read_epoch<'e, E>(executor: E, for_share: bool) -> Result<i64>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let sql = if for_share {
+        "SELECT epoch FROM registration_epoch WHERE id = 1 FOR SHARE"
+    } else {
+        "SELECT epoch FROM registration_epoch WHERE id = 1"
+    };
+    let row = sqlx::query(sql).fetch_one(executor).await?;
+    Ok(row.try_get("epoch")?)
+}
+
+/// Bumps the registration epoch, first thing in a transaction that writes registrations.
+async fn bump_epoch(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
+    let _ = sqlx::query("UPDATE registration_epoch SET epoch = epoch + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 const COLUMNS: &str = "id, spiffe_id, parent_id, selectors_json, ttl_seconds, admin, created_at";
@@ -92,6 +178,8 @@ impl Store {
                 what: "selectors",
                 detail: e.to_string(),
             })?;
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        bump_epoch(&mut tx).await?;
         let _ = sqlx::query(
             "INSERT INTO registrations \
              (id, spiffe_id, parent_id, selectors_json, ttl_seconds, admin, created_at, \
@@ -105,9 +193,11 @@ impl Store {
         .bind(i64::from(registration.admin))
         .bind(db_time(now)?)
         .bind(identity_key(&registration))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(conflict_as("registration"))?;
+        tx.commit().await?;
+        self.registrations.forget();
         Ok(registration)
     }
 
@@ -122,6 +212,28 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(registration_from_row).collect()
+    }
+
+    /// The node registrations, from memory when this handle has read them since the last
+    /// registration write it saw. A copy may be stale (another replica wrote since): an
+    /// SVID minted from it is refused when appended ([`Error::RegistrationsChanged`]), and
+    /// the copy is dropped, so the next call reads the current ones.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::Corrupt`].
+    pub async fn node_registrations(&self) -> Result<Arc<NodeRegistrations>> {
+        if let Some(cached) = self.registrations.get() {
+            return Ok(cached);
+        }
+        // The epoch first: the list read after it is at least that recent, so a copy is
+        // never labelled newer than it is.
+        let epoch = read_epoch(&self.pool, false).await?;
+        let read = Arc::new(NodeRegistrations {
+            epoch,
+            registrations: self.registrations_under(None).await?,
+        });
+        self.registrations.keep(&read);
+        Ok(read)
     }
 
     /// The registrations under `parent_id` (`None`: node registrations), oldest first.
@@ -161,9 +273,11 @@ impl Store {
     /// # Errors
     /// [`Error::NotFound`].
     pub async fn delete_registration(&self, id: &str) -> Result<()> {
+        let mut tx = begin_write(&self.pool, self.backend).await?;
+        bump_epoch(&mut tx).await?;
         let done = sqlx::query("DELETE FROM registrations WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound {
@@ -171,6 +285,8 @@ impl Store {
                 key: id.to_owned(),
             });
         }
+        tx.commit().await?;
+        self.registrations.forget();
         Ok(())
     }
 }

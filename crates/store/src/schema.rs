@@ -11,8 +11,14 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use crate::{Backend, Result};
 
 /// The migrations, in order: (version, description, SQL with `{bytes}` for the byte type).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "schema", include_str!("../migrations/0001_schema.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "schema", include_str!("../migrations/0001_schema.sql")),
+    (
+        2,
+        "registration epoch",
+        include_str!("../migrations/0002_registration_epoch.sql"),
+    ),
+];
 
 /// The one word the two databases spell differently.
 const fn bytes_type(backend: Backend) -> &'static str {

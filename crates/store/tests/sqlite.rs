@@ -933,6 +933,7 @@ fn append_of(node: &str, at: UnixTime, serial: &str, nonce: Option<u8>) -> Appen
         evidence: format!("evidence of {node} at {at}").into_bytes(),
         policy: Some(policy()),
         consume_nonce: nonce.map(|n| [n; 32]),
+        registrations_epoch: None,
     }
 }
 
@@ -1314,4 +1315,90 @@ async fn background_checkpointer_copies_committed_writes_into_the_database_file(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     store.close().await;
+}
+
+fn node_registration(spiffe_id: &str) -> NewRegistration {
+    NewRegistration {
+        spiffe_id: spiffe_id.into(),
+        parent_id: None,
+        selectors: vec!["tpm:ek_hash:ab".into()],
+        ttl_seconds: None,
+        admin: false,
+    }
+}
+
+#[tokio::test]
+async fn rejects_append_minted_from_old_registrations_with_registrations_changed() {
+    let (dir, first) = open().await;
+    let other = Store::open_sqlite(dir.path()).await.unwrap();
+    first
+        .insert_challenge(&challenge(1, t(60_000)))
+        .await
+        .unwrap();
+    let seen = first.node_registrations().await.unwrap();
+    assert!(seen.registrations.is_empty());
+    // Another handle (another server on this file) registers a node. The first handle's
+    // copy is now stale, and it cannot know until it tries to commit.
+    let created = other
+        .create_registration(&node_registration("spiffe://example.org/node/a"), t(1))
+        .await
+        .unwrap();
+    assert_eq!(first.node_registrations().await.unwrap(), seen);
+    let mut minted = append_of("spiffe://example.org/a", t(10), "a1", Some(1));
+    minted.registrations_epoch = Some(seen.epoch);
+    assert!(matches!(
+        first.append(minted.clone()).await,
+        Err(Error::RegistrationsChanged)
+    ));
+    // Nothing of it was written, and its nonce is still there for the second attempt.
+    assert_eq!(first.head().await.unwrap().seq, 0);
+    assert!(matches!(
+        first.get_svid("a1").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(first.pending_challenge(&[1; 32], t(10)).await.is_ok());
+    // The refusal dropped the copy: the next read is current, and an SVID minted from it
+    // commits.
+    let current = first.node_registrations().await.unwrap();
+    assert!(current.epoch > seen.epoch);
+    assert_eq!(current.registrations, vec![created.clone()]);
+    minted.registrations_epoch = Some(current.epoch);
+    assert_eq!(first.append(minted).await.unwrap().seq, 1);
+    // A handle's own registration writes are seen at once.
+    first.delete_registration(&created.id).await.unwrap();
+    let after_delete = first.node_registrations().await.unwrap();
+    assert!(after_delete.epoch > current.epoch);
+    assert!(after_delete.registrations.is_empty());
+    // Items that name no epoch (refusals, workload records) are not affected.
+    let mut unminted = append_of("spiffe://example.org/b", t(20), "b1", None);
+    unminted.registrations_epoch = None;
+    assert_eq!(first.append(unminted).await.unwrap().seq, 2);
+}
+
+#[tokio::test]
+async fn failed_registration_write_leaves_the_epoch_and_the_copy() {
+    let (_dir, store) = open().await;
+    let created = store
+        .create_registration(&node_registration("spiffe://example.org/node/a"), t(1))
+        .await
+        .unwrap();
+    let seen = store.node_registrations().await.unwrap();
+    assert!(matches!(
+        store
+            .create_registration(&node_registration("spiffe://example.org/node/a"), t(2))
+            .await,
+        Err(Error::Conflict { .. })
+    ));
+    assert!(matches!(
+        store.delete_registration("no-such-id").await,
+        Err(Error::NotFound { .. })
+    ));
+    // Both writes rolled back, epoch bump included: an SVID minted before them commits.
+    let mut minted = append_of("spiffe://example.org/a", t(10), "a1", None);
+    minted.registrations_epoch = Some(seen.epoch);
+    assert_eq!(store.append(minted).await.unwrap().seq, 1);
+    assert_eq!(
+        store.node_registrations().await.unwrap().registrations,
+        vec![created]
+    );
 }
