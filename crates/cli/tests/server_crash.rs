@@ -33,8 +33,11 @@ use common::{ServerProcess, plinth_command};
 /// swtpm instances, and the evidence messages each produces before submission.
 const NODES: usize = 3;
 const PER_NODE: usize = 8;
-/// The server is killed as soon as this many SVIDs have come back.
-const KILL_AFTER: usize = 2;
+/// The server is killed as soon as this many SVIDs have come back. One: answers come
+/// back a committed batch at a time, and when a slow commit (an fsync on a busy disk) let
+/// every other attestation queue behind it, the batch that delivered a second answer
+/// held all the rest, and the kill interrupted nothing.
+const KILL_AFTER: usize = 1;
 
 /// The server's configuration besides its data directory and ports: the policies and
 /// roots `write_trust_for` put in `dir`.
