@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use plinth_api::admin::admin_client::AdminClient;
 use plinth_api::attestation::attestation_client::AttestationClient;
 use plinth_api::attestation::{Evidence, NitroEvidence, evidence};
 use plinth_core::{Platform, UnixTime};
@@ -193,6 +194,17 @@ impl TestServer {
     /// An attestation API client.
     pub async fn attestation(&self) -> AttestationClient<Channel> {
         AttestationClient::new(self.channel().await)
+    }
+
+    /// An admin API client on the server's unix socket.
+    ///
+    /// # Panics
+    /// When the socket cannot be reached (a test failure).
+    pub async fn admin(&self) -> AdminClient<Channel> {
+        let channel = plinth_client::connect_unix(self.server.admin_socket().to_owned())
+            .await
+            .unwrap_or_else(|e| panic!("admin socket: {e}"));
+        AdminClient::new(channel)
     }
 
     /// The data directory.

@@ -10,7 +10,6 @@
 
 use plinth_api::admin::CreateRegistrationRequest;
 use plinth_api::admin::ListRegistrationsRequest;
-use plinth_api::admin::admin_client::AdminClient;
 use plinth_api::attestation::{Evidence, Hello, NitroEvidence, NitroHello, evidence, hello};
 use plinth_core::UnixTime;
 use plinth_e2e::postgres::PgCluster;
@@ -154,16 +153,8 @@ async fn each_replica_serves_registrations_the_other_wrote() {
     let cluster = PgCluster::start().unwrap();
     let a = replica(&cluster.url(), None).await;
     let b = replica(&cluster.url(), Some(&a)).await;
-    let mut admin_a = AdminClient::new(
-        plinth_client::connect_unix(a.server.admin_socket().to_owned())
-            .await
-            .unwrap(),
-    );
-    let mut admin_b = AdminClient::new(
-        plinth_client::connect_unix(b.server.admin_socket().to_owned())
-            .await
-            .unwrap(),
-    );
+    let mut admin_a = a.admin().await;
+    let mut admin_b = b.admin().await;
     let created = admin_a
         .create_registration(CreateRegistrationRequest {
             spiffe_id: "spiffe://example.org/node/web".into(),
@@ -217,11 +208,7 @@ async fn svids_follow_registrations_the_other_replica_writes() {
     let b = replica_with(&cluster.url(), Some(&a), NitroFullVector::policy(), at).await;
     // B attests first, so it holds the (empty) node registrations in memory.
     assert_eq!(attest_vector(&b).await, NitroFullVector::SPIFFE_ID);
-    let mut admin_a = AdminClient::new(
-        plinth_client::connect_unix(a.server.admin_socket().to_owned())
-            .await
-            .unwrap(),
-    );
+    let mut admin_a = a.admin().await;
     let created = admin_a
         .create_registration(CreateRegistrationRequest {
             spiffe_id: "spiffe://example.org/node/web".into(),

@@ -13,7 +13,6 @@
 
 use std::time::Duration;
 
-use plinth_api::admin::admin_client::AdminClient;
 use plinth_api::admin::{
     BanNodeRequest, EvictNodeRequest, NodeSelector, UnbanNodeRequest, node_selector,
 };
@@ -124,11 +123,7 @@ async fn renewal_over_mtls_with_the_current_svid_is_a_fresh_attestation() {
     assert_ne!(second.svid_chain[0], first.svid_chain[0]);
 
     // The renewed SVID renews in turn; after eviction it no longer does.
-    let mut admin = AdminClient::new(
-        plinth_client::connect_unix(server.server.admin_socket().to_owned())
-            .await
-            .unwrap(),
-    );
+    let mut admin = server.admin().await;
     let _evicted = admin
         .evict_node(EvictNodeRequest {
             spiffe_id: second.spiffe_id.clone(),
@@ -176,11 +171,7 @@ async fn banned_node_is_refused_until_unbanned() {
         .unwrap()
         .to_owned();
 
-    let mut admin = AdminClient::new(
-        plinth_client::connect_unix(server.server.admin_socket().to_owned())
-            .await
-            .unwrap(),
-    );
+    let mut admin = server.admin().await;
     let by_hardware = || NodeSelector {
         by: Some(node_selector::By::HardwareId(ek_hash.clone())),
     };
