@@ -19,7 +19,7 @@
 //! stage histograms (verify/appraise, mint, store) are read from its `/metrics` endpoint
 //! and printed as means, to show where the time goes.
 //!
-//! Run: `cargo bench -p plinth-e2e --bench attest_load` (W = 3 waves of N = 400, from 4
+//! Run: `cargo bench -p plinth-e2e --bench attest_load` (W = 5 waves of N = 400, from 4
 //! swtpm nodes; the median wave is reported, since one wave lasts a fraction of a second on
 //! a shared machine). Without `--bench` (as `cargo test --benches` runs it) it does one
 //! short wave (N = 8, 2 nodes). `PLINTH_BENCH_BACKEND=sqlite` or `=postgres` runs only one
@@ -476,7 +476,7 @@ async fn main() {
     let mut round = if measuring {
         Round {
             n: 400,
-            waves: 3,
+            waves: 5,
             nodes: 4,
         }
     } else {
