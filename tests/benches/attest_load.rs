@@ -198,10 +198,15 @@ fn measure_floor(
     }
 }
 
+/// The cores this machine gives the process.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Rounds per second of `round` run on every core at once: the median of
 /// [`FLOOR_SAMPLES`] samples, each about `budget / FLOOR_SAMPLES` long.
 fn all_cores_rate(budget: Duration, round: &(dyn Fn() + Sync)) -> f64 {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cores = cores();
     let mut samples: Vec<f64> = (0..FLOOR_SAMPLES)
         .map(|_| {
             let start = Instant::now();
@@ -329,7 +334,7 @@ struct Measured {
 /// The load phase's process CPU and the server's stage means (from its histograms).
 fn summary(before: &str, after: &str, cpu: Duration, elapsed: Duration, count: usize) -> String {
     use std::fmt::Write as _;
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cores = cores();
     let mut text = format!(
         "process CPU {:.2} ms per attestation (server and load client), cores {:.0}% busy; \
          server stage means:",
@@ -504,7 +509,7 @@ async fn main() {
     } else {
         Duration::from_millis(20)
     };
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cores = cores();
     println!(
         "TPM attestation load: {} waves of N = {} evidence messages from {} swtpm nodes, each submitted at once over {CONNECTIONS} TLS connections; {cores} cores",
         round.waves, round.n, round.nodes
